@@ -1,0 +1,45 @@
+"""Clients of the official ``kubernetes`` package, pointed at the course cluster.
+
+The kubeconfig is the course's own (``~/.local/state/k8s-course/kubeconfig``) unless
+``K8S_COURSE_KUBECONFIG`` names another, as the class grader does to run a student's notebook with
+that student's identity.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.dynamic import DynamicClient
+
+from course._paths import kubeconfig_path
+
+
+def kubeconfig() -> Path:
+    """The kubeconfig the course uses in this process."""
+    override = os.environ.get("K8S_COURSE_KUBECONFIG")
+    return Path(override) if override else kubeconfig_path()
+
+
+@cache
+def _api_client(path: str, modified: float) -> client.ApiClient:
+    # Keyed on the file's mtime: after `cluster down` and `up` the file (and its port) changes.
+    return config.new_client_from_config(config_file=path)
+
+
+def api_client() -> client.ApiClient:
+    """A shared ``ApiClient`` for the course kubeconfig. Fails with ``FileNotFoundError`` when none exists."""
+    path = kubeconfig()
+    return _api_client(str(path), path.stat().st_mtime)
+
+
+@cache
+def _dynamic(api: client.ApiClient) -> DynamicClient:
+    return DynamicClient(api)
+
+
+def dynamic_client() -> DynamicClient:
+    """A ``DynamicClient`` (any kind, by apiVersion and kind) sharing :func:`api_client`."""
+    return _dynamic(api_client())

@@ -1,0 +1,142 @@
+"""Waiting for the cluster to reach a state, with visible progress and a deadline that explains itself.
+
+Controllers work asynchronously: a Deployment you apply has no Pods yet when ``apply`` returns.
+:func:`wait_for` polls the object until a named condition holds (``"Ready"``, ``"Complete"``,
+``"Bound"``, ...) or a function of the object returns True, and says what it saw when time runs out.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Union
+
+from kubernetes.client.exceptions import ApiException
+
+from course._client import dynamic_client
+from course._errors import CourseError, explain_api_error
+
+Condition = Union[str, Callable[[dict[str, Any]], bool]]
+
+
+class WaitTimeout(CourseError):
+    """The cluster did not reach the awaited state in time; the message says what it last saw."""
+
+
+def _has_condition(obj: dict[str, Any], kind: str) -> bool:
+    return any(
+        c.get("type") == kind and c.get("status") == "True" for c in obj.get("status", {}).get("conditions") or []
+    )
+
+
+def _replicas_ready(obj: dict[str, Any]) -> bool:
+    spec, status = obj.get("spec", {}), obj.get("status", {})
+    wanted = spec.get("replicas", 1)
+    return (
+        status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
+        and status.get("readyReplicas", 0) >= wanted
+        and status.get("updatedReplicas", wanted) >= wanted
+        and status.get("replicas", 0) == wanted
+    )
+
+
+def _daemons_ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status", {})
+    return status.get("desiredNumberScheduled", -1) == status.get("numberReady", -2) == status.get(
+        "updatedNumberScheduled", -3
+    )
+
+
+# (kind, condition) -> predicate. A kind of None applies to every kind.
+_NAMED: dict[tuple[str | None, str], Callable[[dict[str, Any]], bool]] = {
+    (None, "exists"): lambda obj: True,
+    ("Pod", "Ready"): lambda obj: _has_condition(obj, "Ready"),
+    ("Node", "Ready"): lambda obj: _has_condition(obj, "Ready"),
+    ("Pod", "Running"): lambda obj: obj.get("status", {}).get("phase") == "Running",
+    ("Pod", "Succeeded"): lambda obj: obj.get("status", {}).get("phase") == "Succeeded",
+    ("Deployment", "Ready"): _replicas_ready,
+    ("Deployment", "Available"): _replicas_ready,
+    ("ReplicaSet", "Ready"): _replicas_ready,
+    ("StatefulSet", "Ready"): _replicas_ready,
+    ("DaemonSet", "Ready"): _daemons_ready,
+    ("Job", "Complete"): lambda obj: _has_condition(obj, "Complete"),
+    ("Job", "Failed"): lambda obj: _has_condition(obj, "Failed"),
+    ("PersistentVolumeClaim", "Bound"): lambda obj: obj.get("status", {}).get("phase") == "Bound",
+    ("PersistentVolume", "Bound"): lambda obj: obj.get("status", {}).get("phase") == "Bound",
+}
+
+
+def summarize(obj: dict[str, Any] | None) -> str:
+    """One line about an object's state, for progress and timeout messages."""
+    if obj is None:
+        return "it does not exist"
+    status = obj.get("status") or {}
+    parts = []
+    if "phase" in status:
+        parts.append(f"phase={status['phase']}")
+    for key in ("replicas", "readyReplicas", "availableReplicas", "succeeded", "active", "failed"):
+        if key in status:
+            parts.append(f"{key}={status[key]}")
+    false = [c["type"] for c in status.get("conditions") or [] if c.get("status") != "True"]
+    if false:
+        parts.append("not yet: " + ",".join(false))
+    return ", ".join(parts) or "no status yet"
+
+
+def _predicate(kind: str, until: Condition) -> Callable[[dict[str, Any]], bool]:
+    if callable(until):
+        return until
+    for key in ((kind, until), (None, until)):
+        if key in _NAMED:
+            return _NAMED[key]
+    known = sorted(c for k, c in _NAMED if k in (kind, None)) + ["deleted"]
+    raise ValueError(f"No condition {until!r} for {kind}: use one of {', '.join(known)}, or a function.")
+
+
+def wait_for(
+    kind: str,
+    name: str,
+    namespace: str | None,
+    until: Condition = "Ready",
+    timeout: float = 60.0,
+    api_version: str | None = None,
+    poll: float = 0.25,
+) -> dict[str, Any] | None:
+    """Wait until ``kind``/``name`` satisfies ``until``; return the object (None once ``"deleted"``).
+
+    ``until`` is a name (``"Ready"``, ``"Available"``, ``"Complete"``, ``"Bound"``, ``"Running"``,
+    ``"exists"``, ``"deleted"``) or a function that takes the object as a dict.
+    """
+    wants_deleted = until == "deleted"
+    predicate = (lambda obj: False) if wants_deleted else _predicate(kind, until)
+    label = until if isinstance(until, str) else getattr(until, "__name__", "the condition")
+    resource = dynamic_client().resources.get(api_version=api_version, kind=kind) if api_version else (
+        dynamic_client().resources.get(kind=kind)
+    )
+    started = time.monotonic()
+    shown = ""
+    obj: dict[str, Any] | None = None
+    while True:
+        try:
+            obj = resource.get(name=name, namespace=namespace).to_dict()
+        except ApiException as error:
+            if error.status != 404:
+                raise explain_api_error(error, f"Reading {kind} {name!r}") from None
+            obj = None
+        done = obj is None if wants_deleted else (obj is not None and predicate(obj))
+        elapsed = time.monotonic() - started
+        seen = summarize(obj)
+        if seen != shown and not done:  # one line per change of state, not per poll
+            sys.stderr.write(f"  waiting for {kind} {name!r} to be {label}: {seen} ({elapsed:.0f}s)\n")
+            shown = seen
+        if done:
+            sys.stderr.write(f"  ✓ {kind} {name!r} is {label} ({elapsed:.1f}s)\n")
+            return obj
+        if elapsed > timeout:
+            raise WaitTimeout(
+                f"{kind} {name!r} was not {label} after {timeout:.0f}s; last seen: {summarize(obj)}.\n"
+                f"  Look closer: kubectl describe {kind.lower()} {name}"
+                + (f" -n {namespace}" if namespace else "")
+            )
+        time.sleep(poll)

@@ -1,0 +1,220 @@
+"""The sim backend: the real control plane as local processes, with kwok playing the nodes.
+
+``kwokctl`` (binary runtime) starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+the kwok controller from the binary cache, listening on 127.0.0.1 only. No Docker and no root are
+needed, which is why Binder, offline classrooms and CI use it. Every API request is answered by a
+real kube-apiserver, and every controller is the real one; only the kubelets are simulated, through
+the Stage files in ``cluster-setup/sim/stages/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from course._paths import CLUSTER_NAME, CONTEXT, kubeconfig_path, setup_dir, state_dir
+from course._pins import load_pins
+from course._steps import StepFailed, step
+from course._toolchain import ensure_binaries, load_toolchain
+from course.backends import Capabilities, Status
+
+READY_TIMEOUT = 90.0
+"""Seconds to wait for the API server and the Nodes; a warm start takes a few."""
+
+
+class SimBackend:
+    """Runs the course cluster with kwokctl's binary runtime. See the module docstring."""
+
+    name = "sim"
+    capabilities = Capabilities(containers=False, network_policy=False, load_balancer=False, ingress=False)
+
+    # -- where things are ---------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        """kwok's work directory (``KWOK_WORKDIR``): pki, etcd data, logs and pid files."""
+        return state_dir() / "kwok"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.workdir / "clusters" / CLUSTER_NAME
+
+    def _env(self, bin_dir: Path | None = None) -> dict[str, str]:
+        env = {**os.environ, "KWOK_WORKDIR": str(self.workdir)}
+        if bin_dir is not None:
+            env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    # -- Backend protocol ---------------------------------------------------------------------
+    def available(self) -> tuple[bool, str]:
+        toolchain = load_toolchain()
+        if shutil.which("go") or toolchain.checksums:
+            return True, "runs anywhere: local processes, no Docker, no root"
+        return False, "needs Go (to build the control plane) or pinned download checksums"
+
+    def status(self) -> Status:
+        kubeconfig = kubeconfig_path()
+        if not kubeconfig.exists() or not self.cluster_dir.exists():
+            return Status(self.name, running=False, detail="no sim cluster")
+        bin_dir = load_toolchain().bin_dir
+        try:
+            version = json.loads(self._kubectl(bin_dir, "version", "-o", "json", timeout=10))
+            nodes = json.loads(self._kubectl(bin_dir, "get", "nodes", "-o", "json", timeout=10))
+        except (StepFailed, ValueError) as problem:
+            return Status(self.name, running=False, detail=f"not answering: {problem}")
+        config = yaml.safe_load(kubeconfig.read_text())
+        return Status(
+            self.name,
+            running=True,
+            server=config["clusters"][0]["cluster"]["server"],
+            version=version.get("serverVersion", {}).get("gitVersion", "?"),
+            nodes=tuple(_describe_node(node) for node in nodes["items"]),
+        )
+
+    def up(self) -> Status:
+        current = self.status()
+        if current.running and len(current.nodes) == len(_node_manifests()):
+            return current
+        if self.cluster_dir.exists():
+            with step("Cleaning up a cluster that did not start completely"):
+                self.down()
+        bin_dir = ensure_binaries()
+        config = self._write_config(bin_dir)
+        with step("Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)"):
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            result = subprocess.run(
+                [
+                    str(bin_dir / "kwokctl"), "create", "cluster", "--name", CLUSTER_NAME,
+                    "--config", str(config), "--kubeconfig", "", "--timeout", f"{READY_TIMEOUT:.0f}s",
+                ],  # fmt: skip
+                env=self._env(bin_dir),
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+            if result.returncode != 0:
+                raise StepFailed(
+                    f"kwokctl could not start the cluster:\n{result.stderr[-2000:]}\n"
+                    f"Logs: {self.cluster_dir / 'logs'}. Try: python -m course cluster down, then up again."
+                )
+            self._write_kubeconfig()
+        with step("Adding nodes and the default StorageClass"):
+            for manifest in ("nodes.yaml", "storage-class.yaml"):
+                self._kubectl(bin_dir, "apply", "--server-side", "-f", str(setup_dir() / "sim" / manifest))
+        with step(f"Waiting for {len(_node_manifests())} nodes to be Ready"):
+            self._kubectl(
+                bin_dir, "wait", "--for=condition=Ready", "node", "--all", f"--timeout={READY_TIMEOUT:.0f}s",
+                timeout=READY_TIMEOUT + 10,
+            )  # fmt: skip
+        return self.status()
+
+    def down(self) -> None:
+        bin_dir = load_toolchain().bin_dir
+        if self.cluster_dir.exists() and (bin_dir / "kwokctl").exists():
+            subprocess.run(
+                [str(bin_dir / "kwokctl"), "delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", ""],
+                env=self._env(bin_dir),
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+            )
+        # kwokctl stops what it started; pid files left by a crash or a killed kwokctl are ours to end.
+        _stop_pids(self.cluster_dir / "pids")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        kubeconfig_path().unlink(missing_ok=True)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _write_config(self, bin_dir: Path) -> Path:
+        """kwokctl.yaml with the cached binaries filled in, followed by every Stage."""
+        pins = load_pins()
+        sim = setup_dir() / "sim"
+        config: dict[str, Any] = yaml.safe_load((sim / "kwokctl.yaml").read_text())
+        config["options"].update(
+            kubeVersion=pins.kubernetes,
+            etcdVersion=pins.etcd.lstrip("v"),
+            kubeApiserverBinary=str(bin_dir / "kube-apiserver"),
+            kubeControllerManagerBinary=str(bin_dir / "kube-controller-manager"),
+            kubeSchedulerBinary=str(bin_dir / "kube-scheduler"),
+            kubectlBinary=str(bin_dir / "kubectl"),
+            etcdBinary=str(bin_dir / "etcd"),
+            kwokControllerBinary=str(bin_dir / "kwok"),
+        )
+        documents = [yaml.safe_dump(config, sort_keys=False)]
+        documents += [path.read_text() for path in sorted((sim / "stages").glob("*.yaml"))]
+        target = state_dir() / "kwokctl.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("\n---\n".join(documents))
+        return target
+
+    def _write_kubeconfig(self) -> None:
+        """Copy kwok's kubeconfig to the course's place, with the context renamed to ``k8s-course``."""
+        config = yaml.safe_load((self.cluster_dir / "kubeconfig.yaml").read_text())
+        config["clusters"][0]["name"] = CONTEXT
+        config["users"][0]["name"] = CONTEXT
+        config["contexts"] = [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}]
+        config["current-context"] = CONTEXT
+        path = kubeconfig_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+
+    def _kubectl(self, bin_dir: Path, *args: str, timeout: float = 60) -> str:
+        command = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig_path()), "--request-timeout=10s", *args]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except (OSError, subprocess.TimeoutExpired) as problem:
+            raise StepFailed(f"kubectl {' '.join(args)}: {problem}") from None
+        if result.returncode != 0:
+            raise StepFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()[-1000:]}")
+        return result.stdout
+
+
+def _node_manifests() -> list[dict[str, Any]]:
+    text = (setup_dir() / "sim" / "nodes.yaml").read_text()
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def _describe_node(node: dict[str, Any]) -> str:
+    labels = node["metadata"].get("labels", {})
+    role = "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker"
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", [])
+    )
+    return f"{node['metadata']['name']} ({role}, {'Ready' if ready else 'NotReady'})"
+
+
+def _stop_pids(pid_dir: Path, grace: float = 5.0) -> None:
+    """End every process named by a ``*.pid`` file in ``pid_dir``: TERM, then KILL after ``grace``."""
+    pids = []
+    for pid_file in pid_dir.glob("*.pid") if pid_dir.is_dir() else ():
+        try:
+            pids.append(int(pid_file.read_text().strip()))
+        except ValueError:
+            continue
+    alive = [pid for pid in pids if _signal(pid, signal.SIGTERM)]
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in alive if _signal(pid, 0)]
+    for pid in alive:
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: int) -> bool:
+    """Send ``sig`` to ``pid``; False when no such process exists (any more)."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
