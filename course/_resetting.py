@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.resource import ResourceList
 
 from course._applying import apply
 from course._chapters import Chapter
@@ -36,7 +37,8 @@ def _deletable_kinds() -> list[Any]:
     for resource in dynamic_client().resources.search():
         verbs = set(getattr(resource, "verbs", None) or ())
         if (
-            resource.namespaced
+            not isinstance(resource, ResourceList)
+            and resource.namespaced
             and "/" not in resource.name
             and {"list", "deletecollection"} <= verbs
             and getattr(resource, "preferred", False)
@@ -50,10 +52,13 @@ def empty_namespace(namespace: str) -> None:
     for resource in _deletable_kinds():
         keep = _KEEP.get(resource.kind)
         try:
-            resource.delete(
-                namespace=namespace,
-                field_selector=f"metadata.name!={keep}" if keep else None,
+            # DELETE on the collection's path, as the namespace controller does (the client's own
+            # delete() insists on a selector, which not every kind supports).
+            dynamic_client().request(
+                "delete",
+                resource.path(namespace=namespace),
                 body={"propagationPolicy": "Background"},
+                field_selector=f"metadata.name!={keep}" if keep else None,
             )
         except ApiException as error:
             if error.status in (403, 404, 405):  # not ours to delete, or gone already: nothing to reset

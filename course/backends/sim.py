@@ -109,10 +109,7 @@ class SimBackend:
             for manifest in ("nodes.yaml", "storage-class.yaml"):
                 self._kubectl(bin_dir, "apply", "--server-side", "-f", str(setup_dir() / "sim" / manifest))
         with step(f"Waiting for {len(_node_manifests())} nodes to be Ready"):
-            self._kubectl(
-                bin_dir, "wait", "--for=condition=Ready", "node", "--all", f"--timeout={READY_TIMEOUT:.0f}s",
-                timeout=READY_TIMEOUT + 10,
-            )  # fmt: skip
+            self._wait_schedulable(bin_dir)
         return self.status()
 
     def down(self) -> None:
@@ -165,6 +162,23 @@ class SimBackend:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         path.chmod(0o600)
 
+    def _wait_schedulable(self, bin_dir: Path) -> None:
+        """Wait until every Node is Ready and the node controller has lifted its ``not-ready`` taint."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            nodes = json.loads(self._kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
+            waiting = [
+                node["metadata"]["name"]
+                for node in nodes
+                if not _ready(node)
+                or any(t["key"] == "node.kubernetes.io/not-ready" for t in node["spec"].get("taints") or [])
+            ]
+            if len(nodes) == len(_node_manifests()) and not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise StepFailed(f"Nodes not Ready after {READY_TIMEOUT:.0f}s: {', '.join(waiting)}")
+            time.sleep(0.2)
+
     def _kubectl(self, bin_dir: Path, *args: str, timeout: float = 60) -> str:
         command = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig_path()), "--request-timeout=10s", *args]
         try:
@@ -183,13 +197,15 @@ def _node_manifests() -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+def _ready(node: dict[str, Any]) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 def _describe_node(node: dict[str, Any]) -> str:
     labels = node["metadata"].get("labels", {})
     role = "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker"
-    ready = any(
-        c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", [])
-    )
-    return f"{node['metadata']['name']} ({role}, {'Ready' if ready else 'NotReady'})"
+    return f"{node['metadata']['name']} ({role}, {'Ready' if _ready(node) else 'NotReady'})"
 
 
 def _stop_pids(pid_dir: Path, grace: float = 5.0) -> None:
