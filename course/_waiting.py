@@ -102,11 +102,14 @@ def wait_for(
     timeout: float = 60.0,
     api_version: str | None = None,
     poll: float = 0.25,
+    missing_grace: float = 10.0,
 ) -> dict[str, Any] | None:
     """Wait until ``kind``/``name`` satisfies ``until``; return the object (None once ``"deleted"``).
 
     ``until`` is a name (``"Ready"``, ``"Available"``, ``"Complete"``, ``"Bound"``, ``"Running"``,
-    ``"exists"``, ``"deleted"``) or a function that takes the object as a dict.
+    ``"exists"``, ``"deleted"``) or a function that takes the object as a dict. An object that still
+    does not exist after ``missing_grace`` seconds is reported at once rather than at the deadline:
+    usually the cell that should create it did not run, or the name is misspelt.
     """
     wants_deleted = until == "deleted"
     predicate = (lambda obj: False) if wants_deleted else _predicate(kind, until)
@@ -133,6 +136,12 @@ def wait_for(
         if done:
             sys.stderr.write(f"  ✓ {kind} {name!r} is {label} ({elapsed:.1f}s)\n")
             return obj
+        if obj is None and not wants_deleted and elapsed > min(missing_grace, timeout):
+            raise WaitTimeout(
+                f"There is no {kind} named {name!r}"
+                + (f" in namespace {namespace!r}" if namespace else "")
+                + f" (waited {elapsed:.0f}s).\n  Did the cell that creates it run? Is the name spelt the same?"
+            )
         if elapsed > timeout:
             raise WaitTimeout(
                 f"{kind} {name!r} was not {label} after {timeout:.0f}s; last seen: {summarize(obj)}.\n"

@@ -7,6 +7,7 @@
     python -m course reset CHAPTER                          restore a chapter's starting state
     python -m course toolchain [--method build|download]    fill the binary cache only
     python -m course toolchain pin                          record download checksums (maintainers)
+    python -m course release                                regenerate notebooks/ from autograder/source/
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     toolchain = commands.add_parser("toolchain", help="fill the binary cache (or pin download checksums)")
     toolchain.add_argument("what", nargs="?", choices=["ensure", "pin"], default="ensure")
     toolchain.add_argument("--method", choices=["auto", "build", "download"], default="auto")
+    commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
     return parser
 
 
@@ -91,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with step(f"Resetting chapter {args.chapter}"):
                 connect(args.chapter, quiet=True).reset()
+        elif args.command == "release":
+            from course.grading import release
+
+            with step("Generating the student notebooks with nbgrader"):
+                written = release(repo_root() / "notebooks")
+            say(f"Wrote {len(written)} notebooks to notebooks/. Commit them together with their sources.")
         elif args.command == "toolchain":
             from course._toolchain import ensure_binaries, pin_checksums
 

@@ -1,0 +1,47 @@
+"""nbgrader configuration of the course (the course root is this folder).
+
+Instructors: `cd autograder && nbgrader generate_assignment 00-setup` makes the student version;
+`nbgrader autograde 00-setup` grades what is in submitted/. Each submission runs in its own namespace,
+reset to the chapter's starting state first (course.grading.ChapterSandbox).
+"""
+
+from pathlib import Path
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from course.grading import ChapterSandbox
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+here = Path(__file__).resolve().parent
+
+c.CourseDirectory.root = str(here)
+c.CourseDirectory.course_id = "k8s-course"
+# The default exchange (/usr/local/share/nbgrader/exchange) is not writable on Binder or Codespaces.
+c.Exchange.root = str(here / "exchange")
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# The slowest cell of any chapter waits up to 60 s for the cluster (course.connect resets a
+# namespace in a few seconds; wait_for defaults to 60 s). A cell that needs longer is a bug.
+c.Execute.timeout = 90
+c.Execute.allow_errors = True
+
+c.Autograde.autograde_preprocessors = [
+    ChapterSandbox,
+    Execute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]

@@ -1,0 +1,137 @@
+"""nbgrader integration: each graded run works in the student's own, freshly reset namespace.
+
+``nbgrader autograde`` runs every submission in the grader's process, one after another. The
+:class:`ChapterSandbox` preprocessor runs just before nbgrader's ``Execute`` and sets the environment
+the notebook's kernel inherits: the namespace ``<student>-<assignment>`` and ``K8S_COURSE_FRESH=1``,
+so ``course.connect()`` empties that namespace and restores the chapter's starting state before the
+student's code runs. Grades then depend only on what the submission does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
+
+from course._paths import repo_root
+
+
+def sandbox_namespace(student: str, assignment: str) -> str:
+    """The namespace a student's submission of ``assignment`` is graded in (a DNS label).
+
+    >>> sandbox_namespace("Kim_Min-ji", "00-setup")
+    'kim-min-ji-00-setup'
+    """
+    name = re.sub(r"[^a-z0-9-]+", "-", f"{student}-{assignment}".lower()).strip("-")
+    return name[:63].rstrip("-")
+
+
+class ChapterSandbox(Preprocessor):  # type: ignore[misc]
+    """Point the kernel about to run a submission at the student's namespace, reset first."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
+        grading = resources.get("nbgrader", {})
+        student, assignment = grading.get("student"), grading.get("assignment")
+        if student and assignment:
+            os.environ["K8S_COURSE_NAMESPACE"] = sandbox_namespace(student, assignment)
+            os.environ["K8S_COURSE_FRESH"] = "1"
+        return nb, resources
+
+
+@dataclass(frozen=True)
+class Grades:
+    """What nbgrader recorded for one submission: points per graded cell, and the totals."""
+
+    cells: dict[str, float]
+    max_cells: dict[str, float]
+    autograded: Path
+    """The notebook as nbgrader executed it, outputs and errors included."""
+
+    @property
+    def score(self) -> float:
+        return sum(self.cells.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(self.max_cells.values())
+
+
+def autograder_dir() -> Path:
+    """The nbgrader course root in the checkout: config and source notebooks."""
+    return repo_root() / "autograder"
+
+
+def _nbgrader(course_root: Path, *args: str, timeout: float = 900) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course_root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+
+
+def scratch_course(into: Path, chapters: list[str] | None = None) -> Path:
+    """Copy the course root (config and sources only) to ``into``, so nbgrader's database and
+    outputs never land in the checkout."""
+    chapters = chapters or sorted(p.name for p in (autograder_dir() / "source").iterdir() if p.is_dir())
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copy(autograder_dir() / "nbgrader_config.py", into / "nbgrader_config.py")
+    for chapter in chapters:
+        shutil.copytree(autograder_dir() / "source" / chapter, into / "source" / chapter, dirs_exist_ok=True)
+    return into
+
+
+def release(out_dir: Path, chapters: list[str] | None = None) -> list[Path]:
+    """Generate the student version of each chapter (``nbgrader generate_assignment``) into ``out_dir``.
+
+    The released notebooks are what ``notebooks/`` holds: solutions replaced by stubs, hidden tests
+    removed, graded cells checksummed.
+    """
+    with tempfile.TemporaryDirectory(prefix="k8s-course-release-") as scratch:
+        root = scratch_course(Path(scratch), chapters)
+        written = []
+        for chapter in sorted(p.name for p in (root / "source").iterdir()):
+            _nbgrader(root, "generate_assignment", chapter, "--force")
+            for notebook in sorted((root / "release" / chapter).glob("*.ipynb")):
+                out_dir.mkdir(parents=True, exist_ok=True)
+                target = out_dir / notebook.name
+                shutil.copy(notebook, target)
+                written.append(target)
+        return written
+
+
+def autograde(submission: Path, chapter: str, student: str, workdir: Path) -> Grades:
+    """Grade one submitted notebook of ``chapter`` with ``nbgrader autograde``, as an instructor would.
+
+    ``workdir`` becomes a scratch course root (config, sources, gradebook); the submission runs
+    against the course cluster in the namespace :func:`sandbox_namespace` gives ``student``.
+    """
+    root = scratch_course(workdir, [chapter])
+    if not (root / "release" / chapter).exists():
+        _nbgrader(root, "generate_assignment", chapter, "--force")
+    target = root / "submitted" / student / chapter / submission.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(submission, target)
+    _nbgrader(root, "autograde", chapter, "--student", student, "--force")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(submission.stem, chapter, student)
+        return Grades(
+            cells={grade.name: float(grade.score) for grade in notebook.grades},
+            max_cells={grade.name: float(grade.max_score) for grade in notebook.grades},
+            autograded=root / "autograded" / student / chapter / submission.name,
+        )
