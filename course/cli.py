@@ -7,7 +7,7 @@
     python -m course reset CHAPTER                          restore a chapter's starting state
     python -m course toolchain [--method build|download]    fill the binary cache only
     python -m course toolchain pin                          record download checksums (maintainers)
-    python -m course release                                regenerate notebooks/ from autograder/source/
+    python -m course release [CHAPTER ...]                  regenerate notebooks/ from autograder/source/
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     toolchain = commands.add_parser("toolchain", help="fill the binary cache (or pin download checksums)")
     toolchain.add_argument("what", nargs="?", choices=["ensure", "pin"], default="ensure")
     toolchain.add_argument("--method", choices=["auto", "build", "download"], default="auto")
-    commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
+    release = commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
+    release.add_argument("chapters", nargs="*", help="only these chapters (default: all)")
     return parser
 
 
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from course.grading import release
 
             with step("Generating the student notebooks with nbgrader"):
-                written = release(repo_root() / "notebooks")
+                written = release(repo_root() / "notebooks", args.chapters or None)
             say(f"Wrote {len(written)} notebooks to notebooks/. Commit them together with their sources.")
         elif args.command == "toolchain":
             from course._toolchain import ensure_binaries, pin_checksums
