@@ -181,7 +181,8 @@ def fetch_verified(url: str, expected_sha256: str | None, dest: Path) -> None:
     """Download ``url`` to ``dest`` only if its sha256 equals the pinned one; else raise StepFailed."""
     if not expected_sha256:
         raise StepFailed(
-            f"No pinned checksum for {url} in cluster-setup/checksums.yaml, so it will not be downloaded.\n"
+            f"{dest.name} is missing from the binary cache and cannot be fetched: no checksum is pinned"
+            f" for {url} in cluster-setup/checksums.yaml.\n"
             "Install Go >= 1.26 to build the binaries instead, or pin the checksums with:"
             " python -m course toolchain pin"
         )

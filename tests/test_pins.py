@@ -1,0 +1,50 @@
+"""One Kubernetes minor, pinned in cluster-setup/versions.yaml; everything else must follow it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from course._pins import load_pins
+
+from .conftest import REPO
+
+PINS = load_pins()
+TOOLS = REPO / "cluster-setup" / "tools"
+
+
+def go_requirement(module_dir: str, module: str) -> str:
+    text = (TOOLS / module_dir / "go.mod").read_text()
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.MULTILINE)
+    assert found, f"{module} is not required in tools/{module_dir}/go.mod"
+    return found.group(1)
+
+
+def test_the_control_plane_module_builds_the_pinned_release() -> None:
+    assert go_requirement("kubernetes", "k8s.io/kubernetes") == PINS.kubernetes
+
+
+def test_every_staging_module_is_replaced_by_the_matching_version() -> None:
+    text = (TOOLS / "kubernetes" / "go.mod").read_text()
+    replaced = re.findall(r"^\s*(k8s\.io/\S+) => (k8s\.io/\S+) (v\S+)", text, re.MULTILINE)
+    assert len(replaced) >= 30
+    assert {version for _, _, version in replaced} == {PINS.staging}
+    assert all(source == target for source, target, _ in replaced)
+
+
+def test_etcd_and_kwok_modules_follow_the_pins() -> None:
+    assert go_requirement("etcd", "go.etcd.io/etcd/server/v3") == PINS.etcd
+    assert go_requirement("kwok", "sigs.k8s.io/kwok") == PINS.kwok
+
+
+def test_python_client_major_is_the_kubernetes_minor() -> None:
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    client = next(d for d in dependencies if d.startswith("kubernetes=="))
+    assert client == f"kubernetes=={PINS.python_client}"
+    assert PINS.python_client.split(".")[0] == PINS.minor.split(".")[1]
+
+
+def test_kind_node_image_is_the_pinned_minor_and_has_a_digest() -> None:
+    image = PINS.kind_node_image
+    assert image.startswith(f"kindest/node:v{PINS.minor}.")
+    assert re.search(r"@sha256:[0-9a-f]{64}$", image)
