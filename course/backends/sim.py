@@ -59,6 +59,9 @@ class SimBackend:
             return True, "runs anywhere: local processes, no Docker, no root"
         return False, "needs Go (to build the control plane) or pinned download checksums"
 
+    def exists(self) -> bool:
+        return self.cluster_dir.exists()
+
     def status(self) -> Status:
         kubeconfig = kubeconfig_path()
         if not kubeconfig.exists() or not self.cluster_dir.exists():
@@ -209,13 +212,20 @@ def _describe_node(node: dict[str, Any]) -> str:
 
 
 def _stop_pids(pid_dir: Path, grace: float = 5.0) -> None:
-    """End every process named by a ``*.pid`` file in ``pid_dir``: TERM, then KILL after ``grace``."""
+    """End every process named by a ``*.pid`` file in ``pid_dir``: TERM, then KILL after ``grace``.
+
+    A pid outlives its process and may be reused, so only a process whose command line mentions this
+    cluster's folder is ours to stop.
+    """
     pids = []
     for pid_file in pid_dir.glob("*.pid") if pid_dir.is_dir() else ():
         try:
-            pids.append(int(pid_file.read_text().strip()))
-        except ValueError:
+            pid = int(pid_file.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (ValueError, OSError):
             continue
+        if str(pid_dir.parent).encode() in command:
+            pids.append(pid)
     alive = [pid for pid in pids if _signal(pid, signal.SIGTERM)]
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:

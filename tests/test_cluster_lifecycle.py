@@ -1,0 +1,93 @@
+"""``python -m course cluster up/down/status`` as a learner uses them, faults included.
+
+These tests run the command line in subprocesses with a state directory of their own, apart from the
+session's shared cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def run_course(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "K8S_COURSE_STATE": str(state)}
+    result = subprocess.run(
+        [sys.executable, "-m", "course", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def processes_under(state: Path) -> list[str]:
+    """Command lines of running (not zombie) processes started from ``state``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status = (proc / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if str(state) in command and status != "Z":
+            found.append(command[:120])
+    return found
+
+
+@pytest.fixture()
+def state(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    try:
+        yield state
+    finally:
+        run_course(state, "cluster", "down", check=False)
+
+
+def wait_until_gone(state: Path, timeout: float = 15) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_under(state)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_up_twice_is_a_no_op_and_down_leaves_nothing_running(state: Path) -> None:
+    first = run_course(state, "cluster", "up")
+    assert "course-worker3 (worker, Ready)" in first.stderr
+    assert first.stderr.rstrip().splitlines()[-1].startswith("Next:")
+    second = run_course(state, "cluster", "up")
+    assert "already running; nothing to do" in second.stderr
+    assert "Starting the control plane" not in second.stderr
+    assert processes_under(state)
+    down = run_course(state, "cluster", "down")
+    assert "✓ Deleting the course cluster" in down.stderr
+    assert wait_until_gone(state) == []
+    assert "No course cluster is running" in run_course(state, "cluster", "status").stderr
+
+
+def test_up_recovers_a_half_started_cluster(state: Path) -> None:
+    run_course(state, "cluster", "up")
+    pid_file = next((state / "kwok" / "clusters" / "course" / "pids").glob("kube-apiserver.pid"))
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    status = run_course(state, "cluster", "status")
+    assert "No course cluster is running" in status.stderr
+    recovered = run_course(state, "cluster", "up")
+    assert "Cleaning up a cluster that did not start completely" in recovered.stderr
+    assert "course-control-plane (control-plane, Ready)" in recovered.stderr
+
+
+def test_down_cleans_up_after_stale_pid_files(state: Path) -> None:
+    run_course(state, "cluster", "up")
+    # kwokctl's own record of the cluster is lost, as after a crash: only pid files remain.
+    (state / "kwok" / "clusters" / "course" / "kwok.yaml").unlink()
+    run_course(state, "cluster", "down")
+    assert wait_until_gone(state) == []
+    assert not (state / "kwok").exists()
