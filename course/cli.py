@@ -1,9 +1,10 @@
 """The course's command line: ``python -m course`` (or ``course``).
 
-    python -m course cluster up [--backend sim|kind|auto]   start the cluster (a no-op when it runs)
-    python -m course cluster down                           stop it and leave nothing running
+    python -m course cluster up [--backend auto|sim|kind|kind-calico] [--recreate]
+                                                            start the cluster (a no-op when it runs)
+    python -m course cluster down                           stop it (any backend), leave nothing running
     python -m course cluster status                         what runs, where, which version
-    python -m course lab                                    cluster up, then JupyterLab on notebooks/
+    python -m course lab [JUPYTER ARGS]                     cluster up, then JupyterLab on notebooks/
     python -m course reset CHAPTER                          restore a chapter's starting state
     python -m course toolchain [--method build|download]    fill the binary cache only
     python -m course toolchain pin                          record download checksums (maintainers)
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from course._errors import CourseError
 from course._paths import kubeconfig_path, repo_root
 from course._steps import StepFailed, say, step
-from course.backends import Status, get_backend
+from course.backends import BACKEND_NAMES, Backend, Status, all_backends, choose_backend, get_backend
 
 
 def _print_status(status: Status) -> None:
@@ -32,26 +33,50 @@ def _print_status(status: Status) -> None:
     say(f"Course cluster: {status.backend}, Kubernetes {status.version}, API server {status.server}")
     for node in status.nodes:
         say(f"  node {node}")
+    if status.detail:
+        say(f"  {status.detail}")
     say(f"kubeconfig: {kubeconfig_path()} (context k8s-course)")
 
 
-def cluster_up(backend_name: str) -> Status:
-    backend = get_backend(backend_name)
-    current = backend.status()
-    if current.running:
-        say("The course cluster is already running; nothing to do.")
-        return current
+def cluster_up(backend_name: str, recreate: bool = False) -> Status:
+    """Start the cluster on ``backend_name`` (or reuse it); ``recreate`` deletes any course cluster first."""
+    backend: Backend
+    if backend_name == "auto":
+        backend, why = choose_backend()
+        say(f"Backend: {backend.name} ({why}).")
+    else:
+        backend = get_backend(backend_name)
+    if recreate:
+        cluster_down()
+    else:
+        current = backend.status()
+        if current.running:
+            say("The course cluster is already running; nothing to do.")
+            return current
     say(f"Creating the course cluster ({backend.name} backend) ...")
     return backend.up()
 
 
-def _lab() -> int:
+def cluster_down() -> None:
+    """Delete the course cluster of every backend that has one (there is normally just one)."""
+    found = [backend for backend in all_backends() if backend.exists()]
+    for backend in found:
+        with step(f"Deleting the course cluster ({backend.name})"):
+            backend.down()
+    if not found:
+        kubeconfig_path().unlink(missing_ok=True)
+
+
+def _lab(jupyter_args: Sequence[str]) -> int:
     status = cluster_up("auto")
     _print_status(status)
     notebooks = repo_root() / "notebooks"
     say(f"Opening JupyterLab on {notebooks} (stop it with Ctrl-C; the cluster keeps running)")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig_path())}
-    return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}"], env=env)
+    command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}", *jupyter_args]
+    if os.geteuid() == 0:  # containers often run as root; JupyterLab refuses that unless told
+        command.append("--allow-root")
+    return subprocess.call(command, env=env)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,10 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     cluster = commands.add_parser("cluster", help="start, stop or inspect the course cluster")
     actions = cluster.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start the cluster (does nothing when it already runs)")
-    up.add_argument("--backend", choices=["auto", "sim", "kind"], default="auto")
+    up.add_argument(
+        "--backend",
+        choices=["auto", *BACKEND_NAMES],
+        default="auto",
+        help="auto: kind when Docker or Podman answers, else sim; kind-calico enforces NetworkPolicy",
+    )
+    up.add_argument(
+        "--recreate",
+        action="store_true",
+        help="delete the course cluster first (everything in it is lost), then create it again",
+    )
     actions.add_parser("down", help="stop the cluster and remove its state")
     actions.add_parser("status", help="show what runs")
-    commands.add_parser("lab", help="start the cluster, then JupyterLab on notebooks/")
+    commands.add_parser("lab", help="start the cluster, then JupyterLab on notebooks/ (other options go to it)")
     reset = commands.add_parser("reset", help="restore a chapter's namespace to its starting state")
     reset.add_argument("chapter", help="for example 00-setup")
     toolchain = commands.add_parser("toolchain", help="fill the binary cache (or pin download checksums)")
@@ -75,20 +110,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":  # only `lab` passes options on (to jupyter lab)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "cluster" and args.action == "up":
-            _print_status(cluster_up(args.backend))
+            _print_status(cluster_up(args.backend, args.recreate))
             say("Next: make lab  (or open notebooks/ in JupyterLab)")
         elif args.command == "cluster" and args.action == "down":
-            for name in ("sim",):
-                with step(f"Deleting the course cluster ({name})"):
-                    get_backend(name).down()
-            say("Nothing of the course cluster is running now. Start it again with: python -m course cluster up")
+            cluster_down()
+            say("Nothing of the course cluster is running now.")
+            say("Start it again with: python -m course cluster up")
         elif args.command == "cluster":
             _print_status(get_backend("auto").status())
         elif args.command == "lab":
-            return _lab()
+            return _lab(extra)
         elif args.command == "reset":
             from course._session import connect
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import REPO
+
 
 def run_course(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "K8S_COURSE_STATE": str(state)}
@@ -91,3 +93,57 @@ def test_down_cleans_up_after_stale_pid_files(state: Path) -> None:
     run_course(state, "cluster", "down")
     assert wait_until_gone(state) == []
     assert not (state / "kwok").exists()
+
+
+def test_lab_starts_the_cluster_and_serves_jupyterlab_on_the_notebooks(state: Path, tmp_path: Path) -> None:
+    """What `make lab` runs: the cluster comes up, then JupyterLab answers with the chapters listed."""
+    import json
+    import secrets
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_hex(8)
+    env = {**os.environ, "K8S_COURSE_STATE": str(state), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "course", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--ServerApp.token={token}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/api/contents?token={token}"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    listing = json.load(response)
+                break
+            except OSError:
+                assert lab.poll() is None, lab.stdout.read() if lab.stdout else ""
+                assert time.monotonic() < deadline, "JupyterLab did not answer"
+                time.sleep(0.5)
+        names = {item["name"] for item in listing["content"]}
+        assert "00-setup.ipynb" in names
+        assert "course-worker" in run_course(state, "cluster", "status").stderr
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
+
+
+def test_a_failing_test_session_still_stops_its_cluster(tmp_path: Path) -> None:
+    """The suite's own cluster is stopped even when the tests using it fail."""
+    test_file = tmp_path / "test_fails.py"
+    test_file.write_text("def test_fails(sim_cluster):\n    assert False, 'deliberate'\n")
+    state = tmp_path / "session-state"
+    env = {**os.environ, "K8S_COURSE_TEST_STATE": str(state)}
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text().replace("Path(__file__).resolve().parent.parent", repr(str(REPO))))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1 and "deliberate" in result.stdout
+    assert (state / "kwok").exists() is False
+    assert wait_until_gone(state) == []
