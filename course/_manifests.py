@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
 from course._errors import ManifestError, explain_yaml_error
 
-Manifest = Union[str, Mapping[str, Any], Iterable[Mapping[str, Any]]]
+Manifest = str | Mapping[str, Any] | Iterable[Mapping[str, Any]]
 """What ``apply`` takes: YAML text (one or more documents), one object as a dict, or a list of them."""
 
 

@@ -149,7 +149,8 @@ def build(toolchain: Toolchain, out: Path) -> None:
         )
     for binary in toolchain.binaries:
         minor = binary.version.lstrip("v").split(".")[1]
-        stamps = [f"-X {flag.format(version=binary.version, minor=minor)}" for flag in toolchain.ldflags.get(binary.module, ())]
+        flags = toolchain.ldflags.get(binary.module, ())
+        stamps = [f"-X {flag.format(version=binary.version, minor=minor)}" for flag in flags]
         # The first binary of a module compiles its packages; the rest reuse Go's build cache.
         with step(f"Building {binary.name} {binary.version} (first time only)"):
             command = [

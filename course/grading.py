@@ -35,7 +35,7 @@ def sandbox_namespace(student: str, assignment: str) -> str:
     return name[:63].rstrip("-")
 
 
-class ChapterSandbox(Preprocessor):  # type: ignore[misc]
+class ChapterSandbox(Preprocessor):
     """Point the kernel about to run a submission at the student's namespace, reset first."""
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:

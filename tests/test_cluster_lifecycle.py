@@ -139,7 +139,8 @@ def test_a_failing_test_session_still_stops_its_cluster(tmp_path: Path) -> None:
     state = tmp_path / "session-state"
     env = {**os.environ, "K8S_COURSE_TEST_STATE": str(state)}
     conftest = Path(__file__).with_name("conftest.py")
-    (tmp_path / "conftest.py").write_text(conftest.read_text().replace("Path(__file__).resolve().parent.parent", repr(str(REPO))))
+    text = conftest.read_text().replace("Path(__file__).resolve().parent.parent", repr(str(REPO)))
+    (tmp_path / "conftest.py").write_text(text)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -97,7 +97,7 @@ def test_checksum_mismatch_is_refused_and_nothing_is_installed(served_toolchain:
     first: Binary = served_toolchain.binaries[1]
     tampered = dict(served_toolchain.checksums)
     tampered[first.url("amd64")] = sha256(b"something else")
-    with pytest.raises(StepFailed, match="Refused .* sha256"):
+    with pytest.raises(StepFailed, match=r"Refused .* sha256"):
         ensure_binaries("download", replace(served_toolchain, checksums=tampered))
     assert not served_toolchain.bin_dir.exists()
     assert not list(served_toolchain.bin_dir.parent.glob(".partial-*")), "a partial cache was left behind"

@@ -92,11 +92,12 @@ class SimBackend:
         config = self._write_config(bin_dir)
         with step("Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)"):
             self.workdir.mkdir(parents=True, exist_ok=True)
+            create = [
+                str(bin_dir / "kwokctl"), "create", "cluster", "--name", CLUSTER_NAME,
+                "--config", str(config), "--kubeconfig", "", "--timeout", f"{READY_TIMEOUT:.0f}s",
+            ]  # fmt: skip
             result = subprocess.run(
-                [
-                    str(bin_dir / "kwokctl"), "create", "cluster", "--name", CLUSTER_NAME,
-                    "--config", str(config), "--kubeconfig", "", "--timeout", f"{READY_TIMEOUT:.0f}s",
-                ],  # fmt: skip
+                create,
                 env=self._env(bin_dir),
                 capture_output=True,
                 text=True,
