@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup lab test release bench down
+.PHONY: setup lab test release bench bench-class down
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ release: setup
 
 bench: setup
 	$(PY) bench/cluster.py
+
+bench-class: setup
+	$(PY) bench/class_grading.py
 
 down: setup
 	$(PY) -m course cluster down

@@ -3,6 +3,10 @@
 Instructors: `cd autograder && nbgrader generate_assignment 00-setup` makes the student version;
 `nbgrader autograde 00-setup` grades what is in submitted/. Each submission runs in its own namespace,
 reset to the chapter's starting state first (course.grading.ChapterSandbox).
+
+For a class, `python -m course class grade 00-setup` grades every submission with this configuration,
+many at a time, each with its student's identity in a jailed kernel: it puts ClassroomSandbox and
+GradedExecute (course.classroom) in place of ChapterSandbox and Execute below.
 """
 
 from pathlib import Path

@@ -8,12 +8,16 @@ Every chapter starts with::
 which returns a :class:`Cluster`: clients of the official ``kubernetes`` package (``cluster.core``,
 ``cluster.apps``, ...) pointed at the course cluster, the chapter's namespace (``cluster.namespace``)
 and helpers: ``cluster.apply(yaml_or_dict)``, ``cluster.wait_for(kind, name, "Ready")``,
-``cluster.reset()`` and ``cluster.kubectl("get", "pods")``. Graded tests use :mod:`course.checks`.
+``cluster.reset()`` and ``cluster.kubectl("get", "pods")``, and pictures of the live cluster:
+``cluster.show_owners()``, ``cluster.show_placement()``, ``with cluster.timeline(): ...``,
+``cluster.show_route(url)`` and ``cluster.show_control_plane()`` (models in :mod:`course.pictures`).
+Graded tests use :mod:`course.checks`.
 """
 
 from course._errors import ApiProblem, CourseError, ManifestError
 from course._session import Cluster, connect, namespace_for
 from course._waiting import WaitTimeout
+from course.pictures import control_plane, explain_route, owner_graph, placement_map, timeline
 
 __all__ = [
     "ApiProblem",
@@ -22,5 +26,10 @@ __all__ = [
     "ManifestError",
     "WaitTimeout",
     "connect",
+    "control_plane",
+    "explain_route",
     "namespace_for",
+    "owner_graph",
+    "placement_map",
+    "timeline",
 ]

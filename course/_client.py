@@ -26,7 +26,8 @@ def kubeconfig() -> Path:
 @cache
 def _api_client(path: str, modified: float) -> client.ApiClient:
     # Keyed on the file's mtime: after `cluster down` and `up` the file (and its port) changes.
-    return config.new_client_from_config(config_file=path)
+    made: client.ApiClient = config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call]
+    return made
 
 
 def api_client() -> client.ApiClient:
@@ -37,7 +38,7 @@ def api_client() -> client.ApiClient:
 
 @cache
 def _dynamic(api: client.ApiClient) -> DynamicClient:
-    return DynamicClient(api)
+    return DynamicClient(api)  # type: ignore[no-untyped-call]  # kubernetes.dynamic has no annotations
 
 
 def dynamic_client() -> DynamicClient:

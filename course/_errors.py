@@ -1,13 +1,21 @@
 """Short, useful messages for the mistakes learners make, instead of walls of traceback.
 
-Every problem a learner can cause becomes two or three lines: what went wrong, what it means, what
-to try. In a notebook, :func:`install_notebook_handler` shows just those lines; ``%tb`` still shows
-the full traceback for the curious.
+Every problem a learner can cause becomes two or three lines: what Kubernetes said, what it means,
+what to try. The API server's whole answer is kept in ``details``: in a notebook,
+:func:`install_notebook_handler` shows the short lines and, one click away, the full error (and
+``%tb`` still shows the full traceback).
+
+>>> problem = explain_api_error(ApiException(status=404, reason="Not Found"), "Reading Pod 'web'")
+>>> print(problem)
+Reading Pod 'web' failed: 404 Not Found.
+  What it means: there is no such object (or no such kind on this cluster).
+  Try: check the name, the namespace and the kind (kubectl get <kind> lists what exists).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -15,7 +23,13 @@ from kubernetes.client.exceptions import ApiException
 
 
 class CourseError(Exception):
-    """A problem the learner can fix; ``str()`` is the whole message, ready to show."""
+    """A problem the learner can fix; ``str()`` is the whole message, ready to show.
+
+    ``details`` holds the full error behind the short message (the API server's answer, the YAML
+    parser's words), for the learner who clicks "full error".
+    """
+
+    details: str = ""
 
 
 class ManifestError(CourseError):
@@ -25,44 +39,152 @@ class ManifestError(CourseError):
 class ApiProblem(CourseError):
     """The API server refused a request; the message says what it said and what to try."""
 
-    def __init__(self, message: str, status: int, reason: str) -> None:
+    def __init__(self, message: str, status: int, reason: str, details: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.details = details
 
 
 _MEANINGS: dict[int, tuple[str, str]] = {
-    400: ("The request itself is malformed.", "Check the apiVersion, kind and the field names."),
-    401: ("The cluster did not accept your credentials.", "Run: python -m course cluster status"),
+    400: ("the request itself is malformed", "check the apiVersion, kind and the field names"),
+    401: ("the cluster did not accept your credentials", "run: python -m course cluster status"),
     403: (
-        "You are not allowed to do this (RBAC).",
-        "Work in your own namespace; cluster-wide objects may be read-only for you.",
+        "you are not allowed to do this (RBAC)",
+        "work in your own namespace; cluster-wide objects may be read-only for you",
     ),
-    404: ("No such object (or no such kind on this cluster).", "Check the name, the namespace and the kind."),
+    404: (
+        "there is no such object (or no such kind on this cluster)",
+        "check the name, the namespace and the kind (kubectl get <kind> lists what exists)",
+    ),
     409: (
-        "It conflicts with what is already there: the name is taken, or someone changed it first.",
-        "Use cluster.apply(...), which updates an existing object, or pick another name.",
+        "it conflicts with what is already there: the name is taken, or someone changed it first",
+        "use cluster.apply(...), which updates an existing object, or pick another name",
     ),
-    422: ("The object is not valid: a field has a wrong value or is missing.", "Fix the field named above."),
-    500: ("The API server had an internal problem.", "Try again; if it persists: python -m course cluster status"),
+    410: ("what you asked for is too old; the cluster has moved on", "read the object again and repeat"),
+    422: ("the object is not valid: a field has a wrong value or is missing", "fix the field named above"),
+    429: ("the API server is busy", "wait a moment and run the cell again"),
+    500: (
+        "the API server had an internal problem",
+        "try again; if it persists: python -m course cluster status",
+    ),
+    503: ("the API server is not ready", "wait a moment; if it persists: python -m course cluster status"),
 }
+
+_FORBIDDEN = re.compile(
+    r'cannot (\w+) resource "([^"]+)"(?: in API group "[^"]*")?(?: in the namespace "([^"]+)")?'
+)
+
+
+def _body(error: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(error.body or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _invalid(causes: list[dict[str, Any]], said: str) -> tuple[str, str]:
+    """What a 422 means, from the causes the API server lists (field, reason, message)."""
+    fields = [c.get("field", "") for c in causes if c.get("field")]
+    named = ", ".join(dict.fromkeys(fields)) or "the field named above"
+    reasons = {c.get("reason", "") for c in causes}
+    if "field is immutable" in said or any("immutable" in (c.get("message") or "") for c in causes):
+        return (
+            f"{named} cannot be changed once the object exists",
+            "delete the object and create it again (or create it under a new name)",
+        )
+    if "FieldValueRequired" in reasons:
+        return f"a required field is missing: {named}", f"add {named} to the manifest"
+    if "FieldValueNotSupported" in reasons:
+        return f"{named} has a value Kubernetes does not support", "use one of the values the message lists"
+    if "FieldValueDuplicate" in reasons:
+        return f"two entries have the same {named}", "make each entry's value unique"
+    return f"{named} has a value Kubernetes does not accept", f"fix {named} as the message says"
+
+
+def _conflict(reason: str, said: str) -> tuple[str, str]:
+    if reason == "AlreadyExists":
+        return (
+            "an object of this kind with this name exists already",
+            "use cluster.apply(...) to update it, or pick another name",
+        )
+    if "Apply failed" in said:
+        return (
+            "another field manager (kubectl, a controller) owns the fields you set",
+            "let cluster.apply(...) take them over (it forces), or change them the way they were set",
+        )
+    return (
+        "the object changed after you read it (its resourceVersion moved on)",
+        "read it again, make your change on the fresh copy and send it again; cluster.apply(...) avoids this",
+    )
+
+
+def _forbidden(said: str) -> tuple[str, str]:
+    if "exceeded quota" in said:
+        return (
+            "the namespace's ResourceQuota does not leave room for this",
+            "ask for less (requests, replicas) or delete objects you no longer need",
+        )
+    match = _FORBIDDEN.search(said)
+    if match:
+        verb, resource, namespace = match.groups()
+        where = f" in namespace {namespace!r}" if namespace else " cluster-wide"
+        return (
+            f"you are not allowed to {verb} {resource}{where} (RBAC)",
+            "work in your chapter's namespace (cluster.namespace); cluster-wide objects may be read-only",
+        )
+    return _MEANINGS[403]
+
+
+def _not_found(body: dict[str, Any], said: str) -> tuple[str, str]:
+    details = body.get("details") or {}
+    kind, name = details.get("kind", ""), details.get("name", "")
+    if kind == "namespaces":
+        return f"the namespace {name!r} does not exist", "use cluster.namespace (course.connect() made it)"
+    if kind and name:
+        return (
+            f"there is no {kind} named {name!r} here",
+            f"check the spelling and the namespace (kubectl get {kind} lists what exists)",
+        )
+    if "the server could not find the requested resource" in said:
+        return "this cluster serves no such kind at that apiVersion", "check them (kubectl api-resources)"
+    return _MEANINGS[404]
 
 
 def explain_api_error(error: ApiException, action: str) -> ApiProblem:
-    """Turn an ``ApiException`` raised while doing ``action`` into a short :class:`ApiProblem`."""
-    said = error.reason or ""
-    try:
-        body: dict[str, Any] = json.loads(error.body or "{}")
-        said = body.get("message", said)
-    except (ValueError, TypeError):
-        pass
-    status = int(error.status or 0)
-    meaning, advice = _MEANINGS.get(status, ("", ""))
-    lines = [f"{action} failed ({status} {error.reason}): {said}"]
+    """Turn an ``ApiException`` raised while doing ``action`` into a short :class:`ApiProblem`.
+
+    The first line is what Kubernetes said, the second what it means, the third what to try.
+    """
+    body = _body(error)
+    said = str(body.get("message") or "")
+    status = int(error.status or body.get("code") or 0)
+    reason = str(body.get("reason") or error.reason or "")
+    causes = list((body.get("details") or {}).get("causes") or [])
+    if status == 422:
+        meaning, advice = _invalid(causes, said)
+    elif status == 409:
+        meaning, advice = _conflict(reason, said)
+    elif status == 403:
+        meaning, advice = _forbidden(said)
+    elif status == 404:
+        meaning, advice = _not_found(body, said)
+    elif status == 400 and ("unknown field" in said or "field not declared in schema" in said):
+        meaning, advice = (
+            "a field name is misspelled or indented under the wrong parent",
+            "compare the field named above with the docs (kubectl explain <kind>.<field>)",
+        )
+    else:
+        meaning, advice = _MEANINGS.get(status, ("", ""))
+    first = f"{action} failed: {status} {error.reason or reason}"
+    first += f". Kubernetes said: {said}" if said else "."
+    lines = [first]
     if meaning:
-        lines.append(f"  What it means: {meaning}")
-        lines.append(f"  Try: {advice}")
-    return ApiProblem("\n".join(lines), status, str(error.reason))
+        lines.append(f"  What it means: {meaning}.")
+        lines.append(f"  Try: {advice}.")
+    details = json.dumps(body, indent=2) if body else str(error)
+    return ApiProblem("\n".join(lines), status, reason, details)
 
 
 def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
@@ -70,7 +192,9 @@ def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     if mark is None:
-        return ManifestError(f"The YAML could not be read: {problem}")
+        failure = ManifestError(f"The YAML could not be read: {problem}")
+        failure.details = str(error)
+        return failure
     lines = text.splitlines()
     line = lines[mark.line] if mark.line < len(lines) else ""
     message = [
@@ -81,7 +205,20 @@ def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
         message.append("  Hint: this line contains a tab character. YAML indents with spaces only.")
     else:
         message.append("  Hint: check the indentation (spaces only) and the ':' after each key on this line.")
-    return ManifestError("\n".join(message))
+    failure = ManifestError("\n".join(message))
+    failure.details = str(error)
+    return failure
+
+
+def full_error_html(details: str, traceback_text: str) -> str:
+    """The full error behind a short message, folded: one click on "full error" opens it."""
+    from html import escape
+
+    parts = [f"<pre>{escape(details)}</pre>"] if details else []
+    parts.append(f"<pre>{escape(traceback_text)}</pre>")
+    return (
+        "<details class='course-full-error'><summary>full error</summary>" + "".join(parts) + "</details>"
+    )
 
 
 def install_notebook_handler() -> None:
@@ -96,11 +233,21 @@ def install_notebook_handler() -> None:
     from course.checks import CheckFailed
 
     def short(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+        import traceback
+
+        from course._display import in_notebook
+
+        full = "".join(traceback.format_exception(etype, value, tb))
         if isinstance(value, ApiException):
             value = explain_api_error(value, "The request")
             etype = type(value)
         # Shown as an error, so the cell still counts as failed for the learner and for nbgrader.
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset, exception_only=True)
-        print("(%tb in a new cell shows the full traceback)")
+        if in_notebook():
+            from IPython.display import HTML, display
+
+            display(HTML(full_error_html(getattr(value, "details", ""), full)))
+        else:
+            print("(%tb in a new cell shows the full traceback)")
 
     shell.set_custom_exc((CourseError, ApiException, CheckFailed), short)

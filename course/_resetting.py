@@ -17,6 +17,7 @@ from course._applying import apply
 from course._chapters import Chapter
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
+from course._progress import progress_bar
 
 # Recreated by controllers at once; deleting them would only race with Pods created right after.
 _KEEP = {"ServiceAccount": "default", "ConfigMap": "kube-root-ca.crt"}
@@ -64,13 +65,22 @@ def empty_namespace(namespace: str) -> None:
             if error.status in (403, 404, 405):  # not ours to delete, or gone already: nothing to reset
                 continue
             raise explain_api_error(error, f"Deleting the {resource.kind} objects of {namespace!r}") from None
-    deadline = time.monotonic() + _GONE_TIMEOUT
+    started = time.monotonic()
     for kind in ("Pod", "PersistentVolumeClaim"):
         resource = dynamic_client().resources.get(api_version="v1", kind=kind)
-        while resource.get(namespace=namespace).items:
-            if time.monotonic() > deadline:
+        remaining = len(resource.get(namespace=namespace).items)
+        if not remaining:
+            continue
+        bar, total = progress_bar(f"the {kind}s of {namespace!r} to be deleted", _GONE_TIMEOUT), remaining
+        while remaining:
+            elapsed = time.monotonic() - started
+            if elapsed > _GONE_TIMEOUT:
+                bar.finish(False, f"✗ {remaining} {kind}s are still being deleted")
                 raise CourseError(f"Reset: {kind}s in {namespace!r} are still being deleted; run reset again.")
+            bar.update(elapsed, (total - remaining, total), f"{remaining} left")
             time.sleep(0.2)
+            remaining = len(resource.get(namespace=namespace).items)
+        bar.finish(True, f"✓ {total} {kind}s deleted ({time.monotonic() - started:.1f}s)")
 
 
 def prepare_namespace(chapter: Chapter, namespace: str, fresh: bool) -> None:

@@ -7,17 +7,17 @@ Controllers work asynchronously: a Deployment you apply has no Pods yet when ``a
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
+from course._progress import progress_bar
 
-Condition = Union[str, Callable[[dict[str, Any]], bool]]
+Condition = str | Callable[[dict[str, Any]], bool]
 
 
 class WaitTimeout(CourseError):
@@ -26,14 +26,15 @@ class WaitTimeout(CourseError):
 
 def _has_condition(obj: dict[str, Any], kind: str) -> bool:
     return any(
-        c.get("type") == kind and c.get("status") == "True" for c in obj.get("status", {}).get("conditions") or []
+        c.get("type") == kind and c.get("status") == "True"
+        for c in obj.get("status", {}).get("conditions") or []
     )
 
 
 def _replicas_ready(obj: dict[str, Any]) -> bool:
     spec, status = obj.get("spec", {}), obj.get("status", {})
     wanted = spec.get("replicas", 1)
-    return (
+    return bool(
         status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
         and status.get("readyReplicas", 0) >= wanted
         and status.get("updatedReplicas", wanted) >= wanted
@@ -43,8 +44,10 @@ def _replicas_ready(obj: dict[str, Any]) -> bool:
 
 def _daemons_ready(obj: dict[str, Any]) -> bool:
     status = obj.get("status", {})
-    return status.get("desiredNumberScheduled", -1) == status.get("numberReady", -2) == status.get(
-        "updatedNumberScheduled", -3
+    return bool(
+        status.get("desiredNumberScheduled", -1)
+        == status.get("numberReady", -2)
+        == status.get("updatedNumberScheduled", -3)
     )
 
 
@@ -90,8 +93,28 @@ def _predicate(kind: str, until: Condition) -> Callable[[dict[str, Any]], bool]:
     for key in ((kind, until), (None, until)):
         if key in _NAMED:
             return _NAMED[key]
-    known = sorted(c for k, c in _NAMED if k in (kind, None)) + ["deleted"]
+    known = [*sorted(c for k, c in _NAMED if k in (kind, None)), "deleted"]
     raise ValueError(f"No condition {until!r} for {kind}: use one of {', '.join(known)}, or a function.")
+
+
+def progress_of(kind: str, obj: dict[str, Any] | None) -> tuple[int, int] | None:
+    """(done, wanted) for kinds whose progress can be counted: replicas ready, Pods scheduled, completions.
+
+    >>> progress_of("Deployment", {"spec": {"replicas": 3}, "status": {"readyReplicas": 2}})
+    (2, 3)
+    >>> progress_of("ConfigMap", {}) is None
+    True
+    """
+    if obj is None:
+        return None
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+        return status.get("readyReplicas", 0), spec.get("replicas", 1)
+    if kind == "DaemonSet":
+        return status.get("numberReady", 0), status.get("desiredNumberScheduled", 0)
+    if kind == "Job":
+        return status.get("succeeded", 0), spec.get("completions") or 1
+    return None
 
 
 def wait_for(
@@ -109,7 +132,13 @@ def wait_for(
     ``until`` is a name (``"Ready"``, ``"Available"``, ``"Complete"``, ``"Bound"``, ``"Running"``,
     ``"exists"``, ``"deleted"``) or a function that takes the object as a dict. An object that still
     does not exist after ``missing_grace`` seconds is reported at once rather than at the deadline:
-    usually the cell that should create it did not run, or the name is misspelt.
+    usually the cell that should create it did not run, or the name is misspelt. While waiting, a
+    progress bar (a widget in a notebook, text lines elsewhere) shows what the cluster reports, and the
+    last line says what was seen at the end.
+
+    >>> wait_for("Deployment", "web", "ada-00-setup", "Ready")     # doctest: +SKIP
+      waiting for Deployment 'web' to be Ready: [#####.....] 1/2 replicas=2, readyReplicas=1 (0s)
+      ✓ Deployment 'web' is Ready (1.4s): replicas=2, readyReplicas=2, availableReplicas=2
     """
     wants_deleted = until == "deleted"
     predicate = (lambda obj: False) if wants_deleted else _predicate(kind, until)
@@ -117,35 +146,37 @@ def wait_for(
     resource = dynamic_client().resources.get(api_version=api_version, kind=kind) if api_version else (
         dynamic_client().resources.get(kind=kind)
     )
+    bar = progress_bar(f"{kind} {name!r} to be {label}", timeout)
     started = time.monotonic()
-    shown = ""
     obj: dict[str, Any] | None = None
     while True:
         try:
             obj = resource.get(name=name, namespace=namespace).to_dict()
         except ApiException as error:
             if error.status != 404:
+                bar.finish(False, f"{kind} {name!r}: the API server refused to tell")
                 raise explain_api_error(error, f"Reading {kind} {name!r}") from None
             obj = None
         done = obj is None if wants_deleted else (obj is not None and predicate(obj))
         elapsed = time.monotonic() - started
-        seen = summarize(obj)
-        if seen != shown and not done:  # one line per change of state, not per poll
-            sys.stderr.write(f"  waiting for {kind} {name!r} to be {label}: {seen} ({elapsed:.0f}s)\n")
-            shown = seen
         if done:
-            sys.stderr.write(f"  ✓ {kind} {name!r} is {label} ({elapsed:.1f}s)\n")
+            seen = "" if obj is None else f": {summarize(obj)}"
+            bar.finish(True, f"✓ {kind} {name!r} is {label} ({elapsed:.1f}s){seen}")
             return obj
         if obj is None and not wants_deleted and elapsed > min(missing_grace, timeout):
+            bar.finish(False, f"✗ {kind} {name!r} does not exist ({elapsed:.0f}s)")
             raise WaitTimeout(
                 f"There is no {kind} named {name!r}"
                 + (f" in namespace {namespace!r}" if namespace else "")
-                + f" (waited {elapsed:.0f}s).\n  Did the cell that creates it run? Is the name spelt the same?"
+                + f" (waited {elapsed:.0f}s).\n"
+                + "  Did the cell that creates it run? Is the name spelt the same?"
             )
         if elapsed > timeout:
+            message = f"{kind} {name!r} was not {label} after {timeout:.0f}s; last seen: {summarize(obj)}."
+            bar.finish(False, f"✗ {message}")
             raise WaitTimeout(
-                f"{kind} {name!r} was not {label} after {timeout:.0f}s; last seen: {summarize(obj)}.\n"
-                f"  Look closer: kubectl describe {kind.lower()} {name}"
+                f"{message}\n  Look closer: kubectl describe {kind.lower()} {name}"
                 + (f" -n {namespace}" if namespace else "")
             )
+        bar.update(elapsed, progress_of(kind, obj), summarize(obj))
         time.sleep(poll)

@@ -12,34 +12,129 @@ message in the learner's feedback.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from kubernetes.utils import parse_quantity
 
 from course._client import dynamic_client
 from course._session import namespace_for
 
 __all__ = [
     "CheckFailed",
+    "containers_of",
+    "controller_of",
+    "diff_fields",
+    "events_about",
     "expect",
+    "expect_bound_claim",
+    "expect_condition",
+    "expect_controlled_by",
     "expect_field",
+    "expect_fields",
     "expect_object",
+    "expect_quantity",
+    "expect_ready",
+    "expect_ready_endpoints",
+    "expect_requests",
     "field",
+    "label_selector_matches",
     "namespace",
+    "objects",
+    "owned_by",
+    "owner_chain",
+    "policy_admits",
+    "quantity",
+    "ready_endpoints",
+    "selects",
 ]
 
 _MISSING = object()
 
 
 class CheckFailed(AssertionError):
-    """The cluster is not as the exercise asks. The message has expected, found and a hint."""
+    """The cluster is not as the exercise asks. The message has expected, found and a hint.
+
+    When ``expected`` and ``found`` are mappings or lists, the message shows only the fields that
+    differ, one line each, so a learner sees at once what to change:
+
+    >>> print(CheckFailed("Pod 'web': metadata.labels is not as asked.", {"app": "web", "tier": "front"},
+    ...                   {"app": "web", "tier": "back"}, "Set the label tier."))
+    Pod 'web': metadata.labels is not as asked.
+      field   expected   found
+      tier    'front'    'back'
+      hint:   Set the label tier.
+    """
 
     def __init__(self, what: str, expected: Any, found: Any, hint: str = "") -> None:
-        lines = [what, f"  expected: {expected}", f"  found:    {found}"]
+        self.what, self.expected, self.found, self.hint = what, expected, found, hint
+        lines = [what]
+        differences = diff_fields(expected, found)
+        if differences is None:
+            lines += [f"  expected: {expected}", f"  found:    {found}"]
+        else:
+            lines += _diff_table(differences)
         if hint:
-            lines.append(f"  hint:     {hint}")
+            lines.append(f"  hint:     {hint}" if differences is None else f"  hint:   {hint}")
         super().__init__("\n".join(lines))
+
+
+NOT_SET = "(not set)"
+DIFF_ROWS = 12
+"""Differences listed in a message; more are counted."""
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(value, list) and value:
+        flat = {}
+        for index, item in enumerate(value):
+            flat.update(_flatten(item, f"{prefix}[{index}]"))
+        return flat
+    return {prefix: value} if prefix else {}  # an empty mapping or list has no fields
+
+
+def diff_fields(expected: Any, found: Any) -> list[tuple[str, str, str]] | None:
+    """The fields where ``found`` differs from ``expected``, as (path, expected, found) texts.
+
+    None when the two are not both mappings or both lists (then there is nothing to compare field by
+    field). A field missing on one side shows as ``(not set)``.
+
+    >>> diff_fields({"replicas": 3, "image": "nginx"}, {"replicas": 2, "image": "nginx"})
+    [('replicas', '3', '2')]
+    """
+    if not (isinstance(expected, dict) and isinstance(found, dict)) and not (
+        isinstance(expected, list) and isinstance(found, list)
+    ):
+        return None
+    want, have = _flatten(expected), _flatten(found)
+    rows = []
+    for path in list(dict.fromkeys([*want, *have])):
+        left, right = want.get(path, _MISSING), have.get(path, _MISSING)
+        if left != right:
+            rows.append((path or "(whole value)", _shown(left), _shown(right)))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    return NOT_SET if value is _MISSING else repr(value)
+
+
+def _diff_table(rows: list[tuple[str, str, str]]) -> list[str]:
+    shown = rows[:DIFF_ROWS]
+    table = [("field", "expected", "found"), *shown]
+    widths = [max(len(row[column]) for row in table) for column in range(2)]
+    lines = [f"  {row[0].ljust(widths[0])}   {row[1].ljust(widths[1])}   {row[2]}".rstrip() for row in table]
+    if len(rows) > DIFF_ROWS:
+        lines.append(f"  ... and {len(rows) - DIFF_ROWS} more differences")
+    return lines
 
 
 def namespace(chapter_id: str) -> str:
@@ -95,15 +190,582 @@ def expect_field(obj: dict[str, Any], path: str, expected: Any, hint: str = "") 
         meta = obj.get("metadata", {})
         raise CheckFailed(
             f"{obj.get('kind', 'The object')} {meta.get('name', '')!r}: {path} is not as asked.",
-            repr(expected),
-            "(not set)" if found is _MISSING else repr(found),
+            *_comparable(expected, found),
             hint,
         )
     return found
 
 
-def expect(condition: bool | Callable[[], bool], what: str, expected: Any, found: Any, hint: str = "") -> None:
+def _comparable(expected: Any, found: Any) -> tuple[Any, Any]:
+    """Mappings and lists stay as they are (the message diffs them field by field); the rest is repr'd."""
+    if isinstance(expected, (dict, list)):
+        return expected, type(expected)() if found is _MISSING else found
+    return repr(expected), NOT_SET if found is _MISSING else repr(found)
+
+
+def expect_fields(obj: dict[str, Any], expected: dict[str, Any], hint: str = "") -> None:
+    """Fail unless every field path in ``expected`` has its value; the message lists only those that differ.
+
+    >>> deployment = {"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}
+    >>> try:
+    ...     expect_fields(deployment, {"spec.replicas": 3, "metadata.name": "web"})
+    ... except CheckFailed as failure:
+    ...     print(failure)
+    Deployment 'web' is not as asked.
+      field           expected   found
+      spec.replicas   3          2
+    """
+    found = {path: field(obj, path, _MISSING) for path in expected}
+    wrong = {path: value for path, value in expected.items() if found[path] != value}
+    if wrong:
+        meta = obj.get("metadata", {})
+        raise CheckFailed(
+            f"{obj.get('kind', 'The object')} {meta.get('name', '')!r} is not as asked.",
+            wrong,
+            {path: found[path] for path in wrong if found[path] is not _MISSING},
+            hint,
+        )
+
+
+def expect(
+    condition: bool | Callable[[], bool], what: str, expected: Any, found: Any, hint: str = ""
+) -> None:
     """The general form: fail with ``what``/``expected``/``found``/``hint`` unless ``condition`` holds."""
     holds = condition() if callable(condition) else condition
     if not holds:
         raise CheckFailed(what, expected, found, hint)
+
+
+# -- Services, claims and requests (chapters 05-network, 06-storage, 07-capstone) -------------------
+def selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
+    """Whether an equality selector (``spec.selector`` of a Service, ``matchLabels``) matches ``labels``.
+
+    Every pair of the selector must be among the labels; an empty selector matches everything (what a
+    NetworkPolicy's ``podSelector: {}`` means; a Service without a selector selects no Pod at all).
+
+    >>> selects({"app": "web"}, {"app": "web", "tier": "front"}), selects({"app": "web"}, {"app": "shop"})
+    (True, False)
+    >>> selects({}, {"app": "web"})
+    True
+    """
+    labels = labels or {}
+    return all(labels.get(key) == value for key, value in (selector or {}).items())
+
+
+def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """Whether a LabelSelector (``matchLabels`` and ``matchExpressions``, as in a Deployment's
+    ``spec.selector`` or a NetworkPolicy's ``podSelector``) selects ``labels``. ``{}`` selects everything.
+
+    >>> label_selector_matches({"matchLabels": {"app": "shop"}, "matchExpressions": [
+    ...     {"key": "tier", "operator": "In", "values": ["web", "backup"]}]}, {"app": "shop", "tier": "web"})
+    True
+    >>> label_selector_matches({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"tier": "db"})
+    False
+    """
+    labels = labels or {}
+    if not selects((selector or {}).get("matchLabels"), labels):
+        return False
+    for expression in (selector or {}).get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        present = key in labels
+        holds = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(operator, False)
+        if not holds:
+            return False
+    return True
+
+
+def policy_admits(policy: dict[str, Any], labels: dict[str, str], port: int | str | None = None) -> bool:
+    """Whether a NetworkPolicy's ``ingress`` rules let in a Pod of the policy's namespace with ``labels``
+    (on ``port``, when given), following the API's rules: rules and ``from`` entries are alternatives; a
+    rule without ``from`` admits every source and one without ``ports`` every port. An entry with a
+    ``namespaceSelector`` or an ``ipBlock`` is taken to admit the Pod (it may, depending on labels and
+    addresses this function does not see), so a check that uses it errs on the side of "too open".
+
+    >>> policy = {"spec": {"ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "web"}}}],
+    ...                                  "ports": [{"protocol": "TCP", "port": 5432}]}]}}
+    >>> policy_admits(policy, {"tier": "web"}, 5432), policy_admits(policy, {"tier": "web"}, 80)
+    (True, False)
+    >>> policy_admits(policy, {"run": "curl"})
+    False
+    """
+    for rule in field(policy, "spec.ingress") or []:
+        sources = rule.get("from") or []
+        source_ok = not sources or any(
+            entry.get("ipBlock") is not None
+            or (
+                ("podSelector" in entry or "namespaceSelector" in entry)
+                and label_selector_matches(entry.get("podSelector"), labels)
+            )
+            for entry in sources
+        )
+        ports = rule.get("ports") or []
+        port_ok = port is None or not ports or any(
+            p.get("port") in (None, port)
+            or (isinstance(port, int) and isinstance(p["port"], int) and p["port"] <= port <= p.get("endPort", 0))
+            for p in ports
+        )
+        if source_ok and port_ok:
+            return True
+    return False
+
+
+def _label_text(labels: dict[str, str] | None) -> str:
+    generated = ("pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/")
+    shown = {k: v for k, v in (labels or {}).items() if not k.startswith(generated)}
+    return ",".join(f"{k}={v}" for k, v in sorted(shown.items())) or "no labels"
+
+
+def ready_endpoints(service: str, namespace: str) -> list[dict[str, str]]:
+    """The Ready endpoints of a Service, from its EndpointSlices: ``[{"ip": ..., "pod": ...}]`` by Pod.
+
+    >>> [e["pod"] for e in ready_endpoints("web", "ada-05-network")]         # doctest: +SKIP
+    ['web-7d9f8c6b5d-2xkqz', 'web-7d9f8c6b5d-8hjfs', 'web-7d9f8c6b5d-x2x4k']
+    """
+    slices = dynamic_client().resources.get(api_version="discovery.k8s.io/v1", kind="EndpointSlice")
+    found = []
+    for item in slices.get(namespace=namespace, label_selector=f"kubernetes.io/service-name={service}").items:
+        for endpoint in item.to_dict().get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready"):
+                pod = (endpoint.get("targetRef") or {}).get("name", "")
+                found += [{"ip": ip, "pod": pod} for ip in endpoint.get("addresses") or []]
+    return sorted(found, key=lambda e: (e["pod"], e["ip"]))
+
+
+def _conditions(obj: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"type": c.get("type"), "status": c.get("status")} for c in field(obj, "status.conditions") or []]
+
+
+def _why_no_traffic(service: dict[str, Any], namespace: str) -> str:
+    """What a Service's selector finds among the Pods of the namespace, in one line."""
+    selector = field(service, "spec.selector") or {}
+    if not selector:
+        return "the Service has no selector, so no Pod is chosen for it"
+    listed = dynamic_client().resources.get(api_version="v1", kind="Pod").get(namespace=namespace).items
+    pods = [p.to_dict() for p in listed]
+    chosen = [p for p in pods if selects(selector, field(p, "metadata.labels"))]
+    wanted = _label_text(selector)
+    if not chosen:
+        others = sorted({_label_text(field(p, "metadata.labels")) for p in pods})
+        return f"the selector {wanted} matches no Pod; Pods here have: {'; '.join(others[:5]) or 'no Pods'}"
+    ready = [p for p in chosen if {"type": "Ready", "status": "True"} in _conditions(p)]
+    return f"the selector {wanted} matches {len(chosen)} Pods, {len(ready)} of them Ready"
+
+
+def expect_ready_endpoints(
+    service: str, namespace: str, count: int | None = None, hint: str = "", wait: float = 5.0
+) -> list[dict[str, str]]:
+    """Fail unless the Service sends traffic to Ready Pods (exactly ``count`` of them when given).
+
+    EndpointSlices follow Pods a moment later, so this waits up to ``wait`` seconds before it fails.
+    The failure says why: the selector matches no Pod (and which labels the Pods have instead), or the
+    Pods it matches are not Ready. Returns the endpoints, as :func:`ready_endpoints`.
+    """
+    obj = expect_object("Service", service, namespace)
+    deadline = time.monotonic() + wait
+    while True:
+        endpoints = ready_endpoints(service, namespace)
+        if (len(endpoints) == count) if count is not None else bool(endpoints):
+            return endpoints
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    raise CheckFailed(
+        f"Service {service!r} does not reach the Pods it should.",
+        f"{count} Ready endpoints" if count is not None else "at least one Ready endpoint",
+        f"{len(endpoints)} Ready endpoints ({', '.join(e['pod'] for e in endpoints) or 'none'}): "
+        + _why_no_traffic(obj, namespace),
+        hint or "Compare the Service's selector with the Pods' labels: kubectl get pods --show-labels",
+    )
+
+
+def _latest_warning(kind: str, name: str, namespace: str, uid: str = "") -> str:
+    """The latest Warning event (else any event) about an object, as ``reason: message``; "" when none.
+
+    With ``uid``, only events about that very object: not those of an earlier object of the same name.
+    """
+    events = dynamic_client().resources.get(api_version="v1", kind="Event")
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}" + (f",involvedObject.uid={uid}" if uid else "")
+    found = [e.to_dict() for e in events.get(namespace=namespace, field_selector=selector).items]
+    found.sort(
+        key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or e["metadata"]["creationTimestamp"])
+    )
+    warnings = [e for e in found if e.get("type") == "Warning"] or found
+    return f"{warnings[-1].get('reason')}: {warnings[-1].get('message')}" if warnings else ""
+
+
+def _volume_mismatch(claim: dict[str, Any]) -> str:
+    """Why the volume meant for an unbound claim does not fit it, or "" when no volume is meant for it.
+
+    A volume is meant for the claim when its ``claimRef`` names the claim, or when it is free and of the
+    claim's class (static provisioning). The PV controller's own event is then misleading: it says that
+    it could not *provision* a volume, not why the existing one does not fit.
+    """
+    namespace, name = field(claim, "metadata.namespace"), field(claim, "metadata.name")
+    wanted_class = field(claim, "spec.storageClassName") or ""
+    wanted_modes = set(field(claim, "spec.accessModes") or [])
+    wanted_size = quantity(field(claim, "spec.resources.requests.storage") or 0)
+    listed = dynamic_client().resources.get(api_version="v1", kind="PersistentVolume").get().items
+    volumes = [v.to_dict() for v in listed]
+    for volume in sorted(volumes, key=lambda v: field(v, "metadata.name", "")):
+        ref = field(volume, "spec.claimRef") or {}
+        reserved = (ref.get("namespace"), ref.get("name")) == (namespace, name)
+        if not reserved and (ref or (field(volume, "spec.storageClassName") or "") != wanted_class):
+            continue
+        problems = []
+        offered_class = field(volume, "spec.storageClassName") or ""
+        if offered_class != wanted_class:
+            problems.append(f"storageClassName {offered_class!r}, the claim asks for {wanted_class!r}")
+        offered_modes = field(volume, "spec.accessModes") or []
+        if not wanted_modes <= set(offered_modes):
+            problems.append(f"accessModes {offered_modes}, the claim asks for {sorted(wanted_modes)}")
+        offered_size = field(volume, "spec.capacity.storage") or "0"
+        if quantity(offered_size) < wanted_size:
+            problems.append(f"capacity {offered_size}, the claim asks for more")
+        if (field(volume, "spec.volumeMode") or "Filesystem") != (field(claim, "spec.volumeMode") or "Filesystem"):
+            problems.append("a different volumeMode")
+        if reserved and ref.get("uid") and ref.get("uid") != field(claim, "metadata.uid"):
+            problems.append(f"it is {field(volume, 'status.phase')}, still reserved for an earlier claim of that name")
+        if problems:
+            return f"the volume {field(volume, 'metadata.name')!r} does not fit: " + "; ".join(problems)
+    return ""
+
+
+def expect_bound_claim(
+    name: str, namespace: str, hint: str = "", wait: float = 5.0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The PersistentVolumeClaim ``name`` and the PersistentVolume bound to it, or a failure saying why not.
+
+    The volume is found through the claim (``spec.volumeName``) and must point back at this very claim
+    (``spec.claimRef`` with the claim's uid): PersistentVolumes are cluster-scoped and outlive a reset
+    of the namespace, so a volume left from an earlier run never counts. A Pending claim fails saying
+    why the volume meant for it does not fit (class, access modes, size), or else with its latest
+    warning event (for example ``storageclass "fast-ssd" not found``).
+
+    >>> claim, volume = expect_bound_claim("notes", "ada-06-storage")        # doctest: +SKIP
+    >>> volume["spec"]["persistentVolumeReclaimPolicy"]                     # doctest: +SKIP
+    'Retain'
+    """
+    claim = expect_object("PersistentVolumeClaim", name, namespace)
+    claims = dynamic_client().resources.get(api_version="v1", kind="PersistentVolumeClaim")
+    deadline = time.monotonic() + wait
+    while field(claim, "status.phase") != "Bound" and time.monotonic() < deadline:
+        time.sleep(0.25)
+        claim = claims.get(name=name, namespace=namespace).to_dict()
+    phase = field(claim, "status.phase", "Pending")
+    if phase != "Bound":
+        event = _latest_warning("PersistentVolumeClaim", name, namespace, field(claim, "metadata.uid", ""))
+        why = _volume_mismatch(claim) or (f"latest event: {event}" if event else "")
+        raise CheckFailed(
+            f"PersistentVolumeClaim {name!r} is not bound to a volume.",
+            "phase Bound",
+            f"phase {phase}" + (f"; {why}" if why else ""),
+            hint or f"Read its events: kubectl describe pvc {name}",
+        )
+    volume_name = field(claim, "spec.volumeName", "")
+    volume = expect_object("PersistentVolume", volume_name)
+    ref = field(volume, "spec.claimRef") or {}
+    expect(
+        (ref.get("namespace"), ref.get("name"), ref.get("uid"))
+        == (namespace, name, field(claim, "metadata.uid")),
+        f"PersistentVolume {volume_name!r} does not point back at the claim {name!r}.",
+        f"claimRef {namespace}/{name} (uid {field(claim, 'metadata.uid')})",
+        f"claimRef {ref.get('namespace')}/{ref.get('name')} (uid {ref.get('uid')})",
+        hint,
+    )
+    return claim, volume
+
+
+def containers_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers of a Pod, or of the Pod template of a Deployment, StatefulSet, Job or CronJob.
+
+    >>> [c["name"] for c in containers_of({"kind": "Pod", "spec": {"containers": [{"name": "web"}]}})]
+    ['web']
+    """
+    for path in ("spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec"):
+        found = field(obj, f"{path}.containers")
+        if found is not None:
+            return list(found)
+    return []
+
+
+def expect_requests(
+    obj: dict[str, Any], resources: tuple[str, ...] = ("cpu", "memory"), hint: str = ""
+) -> None:
+    """Fail unless every container of ``obj`` (a Pod or a workload) requests each of ``resources``.
+
+    >>> pod = {"kind": "Pod", "metadata": {"name": "p"},
+    ...        "spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "100m"}}}]}}
+    >>> try:
+    ...     expect_requests(pod)
+    ... except CheckFailed as failure:
+    ...     print(failure)
+    Pod 'p': a container does not request what it needs.
+      expected: requests of cpu, memory in every container
+      found:    container 'a' requests cpu=100m
+      hint:     Add resources.requests (cpu and memory) to each container.
+    """
+    containers = containers_of(obj)
+    missing = [c for c in containers if not set(resources) <= set(field(c, "resources.requests") or {})]
+    if missing or not containers:
+        shown = [
+            f"container {c.get('name')!r} requests "
+            + (", ".join(f"{k}={v}" for k, v in (field(c, "resources.requests") or {}).items()) or "nothing")
+            for c in missing
+        ]
+        raise CheckFailed(
+            f"{obj.get('kind', 'The object')} {field(obj, 'metadata.name', '')!r}: "
+            "a container does not request what it needs.",
+            f"requests of {', '.join(resources)} in every container",
+            "; ".join(shown) or "no containers",
+            hint or f"Add resources.requests ({' and '.join(resources)}) to each container.",
+        )
+
+
+# -- Workloads: owners, conditions and quantities (chapters 04-workloads, 04b-more-workloads) --------
+def owned_by(kind: str, owner: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """The objects of ``kind`` in ``namespace`` that ``owner`` controls, oldest first.
+
+    An object belongs to its controller through ``metadata.ownerReferences`` (the entry with
+    ``controller: true``), which carries the owner's uid. Names cannot tell: a ReplicaSet called
+    ``web-5c8597c5fb`` may be left from an earlier ``web`` that was deleted and created again.
+
+    >>> deployment = expect_object("Deployment", "web", "ada-04-workloads")              # doctest: +SKIP
+    >>> [rs["metadata"]["name"] for rs in owned_by("ReplicaSet", deployment, "ada-04-workloads")]  # doctest: +SKIP
+    ['web-5c8597c5fb', 'web-7549484477']
+    """
+    uid = field(owner, "metadata.uid")
+    listed = dynamic_client().resources.get(kind=kind).get(namespace=namespace).items
+    found = []
+    for item in listed:
+        obj = item.to_dict()
+        references = field(obj, "metadata.ownerReferences") or []
+        if any(ref.get("controller") and ref.get("uid") == uid for ref in references):
+            found.append(obj)
+    return sorted(found, key=lambda obj: (str(field(obj, "metadata.creationTimestamp")), field(obj, "metadata.name")))
+
+
+def _condition_text(condition: dict[str, Any] | None, with_message: bool = True) -> str:
+    if condition is None:
+        return "(no such condition)"
+    text = f"{condition.get('type')}={condition.get('status')}"
+    keys = ("reason", "message") if with_message else ("reason",)
+    details = [str(condition[key]) for key in keys if condition.get(key)]
+    return f"{text} ({': '.join(details)})" if details else text
+
+
+def expect_condition(
+    obj: dict[str, Any], condition: str, status: str = "True", reason: str | None = None, hint: str = ""
+) -> dict[str, Any]:
+    """Fail unless ``obj`` reports ``condition`` with ``status`` (and ``reason``, when given); return it.
+
+    Controllers explain themselves in ``status.conditions``: a Deployment that is stuck says
+    ``Progressing=False (ProgressDeadlineExceeded)``, a finished Job says ``Complete=True``. The failure
+    shows the condition as found, with its reason and message, or every condition the object has.
+
+    >>> deployment = {"kind": "Deployment", "metadata": {"name": "web"}, "status": {"conditions": [
+    ...     {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+    ...      "message": "ReplicaSet web-7f4b has timed out progressing."}]}}
+    >>> expect_condition(deployment, "Progressing", "True", "NewReplicaSetAvailable")
+    Traceback (most recent call last):
+    ...
+    course.checks.CheckFailed: Deployment 'web': condition Progressing is not as asked.
+      expected: Progressing=True (NewReplicaSetAvailable)
+      found:    Progressing=False (ProgressDeadlineExceeded: ReplicaSet web-7f4b has timed out progressing.)
+    """
+    conditions = field(obj, "status.conditions") or []
+    found = next((c for c in conditions if c.get("type") == condition), None)
+    if found is None or found.get("status") != status or (reason is not None and found.get("reason") != reason):
+        wanted = f"{condition}={status}" + (f" ({reason})" if reason else "")
+        shown = _condition_text(found) if found else (
+            "conditions: " + ", ".join(_condition_text(c, with_message=False) for c in conditions)
+            if conditions else "no conditions yet"
+        )
+        raise CheckFailed(
+            f"{obj.get('kind', 'The object')} {field(obj, 'metadata.name', '')!r}: "
+            f"condition {condition} is not as asked.",
+            wanted,
+            shown,
+            hint,
+        )
+    return dict(found)
+
+
+def quantity(value: str | int | float) -> Decimal:
+    """A resource quantity (``500m``, ``0.5``, ``128Mi``, ``1G``) as a number, to compare amounts.
+
+    >>> quantity("500m") == quantity("0.5"), quantity("1Gi") == quantity("1024Mi"), quantity("1G") == quantity("1Gi")
+    (True, True, False)
+    """
+    return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
+
+
+def expect_quantity(obj: dict[str, Any], path: str, expected: str, hint: str = "") -> Any:
+    """Fail unless the resource quantity at ``path`` is the amount ``expected``, in whatever notation.
+
+    ``500m`` and ``0.5`` CPUs are the same amount, as are ``1Gi`` and ``1024Mi`` of memory (``1G`` is not:
+    it is 10^9 bytes). A missing field or a text that is no quantity fails. Returns the value as stored.
+
+    >>> pod = {"kind": "Pod", "metadata": {"name": "p"},
+    ...        "spec": {"containers": [{"resources": {"requests": {"cpu": "0.5"}}}]}}
+    >>> expect_quantity(pod, "spec.containers[0].resources.requests.cpu", "500m")
+    '0.5'
+    >>> expect_quantity(pod, "spec.containers[0].resources.requests.cpu", "500")
+    Traceback (most recent call last):
+    ...
+    course.checks.CheckFailed: Pod 'p': spec.containers[0].resources.requests.cpu is not as asked.
+      expected: 500 (or the same amount written another way)
+      found:    '0.5'
+    """
+    found = field(obj, path, _MISSING)
+    try:
+        same = found is not _MISSING and quantity(found) == quantity(expected)
+    except ValueError:
+        same = False
+    if not same:
+        raise CheckFailed(
+            f"{obj.get('kind', 'The object')} {field(obj, 'metadata.name', '')!r}: {path} is not as asked.",
+            f"{expected} (or the same amount written another way)",
+            NOT_SET if found is _MISSING else repr(found),
+            hint,
+        )
+    return found
+
+
+# -- Objects, owners, readiness and events (chapters 01-why-kubernetes, 02-control-plane, 03-nodes-and-pods)
+def objects(
+    kind: str, namespace: str | None = None, selector: str = "", terminating: bool = False
+) -> list[dict[str, Any]]:
+    """Every ``kind`` object in ``namespace`` that matches the label ``selector``, as dicts sorted by name.
+
+    Objects already being deleted (``metadata.deletionTimestamp`` set) are left out unless
+    ``terminating`` is True: a Pod on its way out no longer counts as one of a workload's replicas.
+
+    >>> [pod["metadata"]["name"] for pod in objects("Pod", "ada-01-why-kubernetes", "app=web")]   # doctest: +SKIP
+    ['web-7d9f8c6b5d-2xkqz', 'web-7d9f8c6b5d-8hjfs', 'web-7d9f8c6b5d-x2x4k']
+    """
+    resource = dynamic_client().resources.get(kind=kind)
+    listed = resource.get(namespace=namespace if resource.namespaced else None, label_selector=selector or None)
+    found = [dict(item.to_dict()) for item in listed.items]
+    if not terminating:
+        found = [obj for obj in found if not field(obj, "metadata.deletionTimestamp")]
+    return sorted(found, key=lambda obj: str(field(obj, "metadata.name", "")))
+
+
+def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The owner reference marked ``controller: true`` (the object that keeps ``obj`` alive), or None.
+
+    >>> controller_of({"metadata": {"ownerReferences": [
+    ...     {"kind": "ReplicaSet", "name": "web-7d9f8c6b5d", "controller": True}]}})["name"]
+    'web-7d9f8c6b5d'
+    >>> controller_of({"metadata": {"name": "made-by-hand"}}) is None
+    True
+    """
+    for ref in field(obj, "metadata.ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def owner_chain(obj: dict[str, Any], namespace: str) -> list[str]:
+    """The controllers above ``obj``, nearest first, as ``Kind/name``: empty for an object made by hand.
+
+    >>> owner_chain(pod, "ada-01-why-kubernetes")                              # doctest: +SKIP
+    ['ReplicaSet/web-7d9f8c6b5d', 'Deployment/web']
+    """
+    chain: list[str] = []
+    current: dict[str, Any] | None = obj
+    while current is not None and len(chain) < 10:
+        ref = controller_of(current)
+        if ref is None:
+            break
+        chain.append(f"{ref['kind']}/{ref['name']}")
+        try:
+            resource = dynamic_client().resources.get(api_version=ref["apiVersion"], kind=ref["kind"])
+            current = dict(resource.get(name=ref["name"], namespace=namespace).to_dict())
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            current = None
+    return chain
+
+
+def expect_controlled_by(obj: dict[str, Any], kind: str, name: str, namespace: str, hint: str = "") -> list[str]:
+    """Fail unless ``kind``/``name`` is among the controllers above ``obj``; return the chain.
+
+    A Pod of the Deployment ``web`` is controlled by a ReplicaSet ``web-<hash>``, which the Deployment
+    controls, so ``expect_controlled_by(pod, "Deployment", "web", ...)`` holds for it.
+    """
+    chain = owner_chain(obj, namespace)
+    meta = obj.get("metadata", {})
+    expect(
+        f"{kind}/{name}" in chain,
+        f"{obj.get('kind', 'The object')} {meta.get('name', '')!r} is not kept alive by {kind} {name!r}.",
+        f"{kind}/{name} among its controllers",
+        " → ".join(chain) if chain else "no controller: it was made by hand, nothing recreates it",
+        hint,
+    )
+    return chain
+
+
+def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
+    """Fail unless ``obj`` is ready: a Pod's ``Ready`` condition, or all replicas of a workload.
+
+    A Deployment, ReplicaSet or StatefulSet is ready when the controller has seen its latest spec and
+    as many replicas are ready as ``spec.replicas`` asks, with none left over.
+
+    >>> deployment = {"kind": "Deployment", "metadata": {"name": "web", "generation": 2},
+    ...               "spec": {"replicas": 3}, "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2}}
+    >>> try:
+    ...     expect_ready(deployment)
+    ... except CheckFailed as failure:
+    ...     print(failure)
+    Deployment 'web' is not ready.
+      expected: 3 of 3 replicas ready
+      found:    2 ready, 3 in all
+      hint:     Look at its Pods and their events: kubectl describe deployment web
+    """
+    kind, name = obj.get("kind", "The object"), field(obj, "metadata.name", "")
+    if kind == "Pod":
+        conditions = {c.get("type"): c.get("status") for c in field(obj, "status.conditions") or []}
+        if conditions.get("Ready") != "True":
+            why = _latest_warning("Pod", name, field(obj, "metadata.namespace", ""))
+            raise CheckFailed(
+                f"Pod {name!r} is not ready.",
+                "condition Ready=True",
+                f"phase {field(obj, 'status.phase', 'unknown')}, Ready={conditions.get('Ready', NOT_SET)}"
+                + (f"; latest event: {why}" if why else ""),
+                hint or f"Look at its events: kubectl describe pod {name}",
+            )
+        return
+    wanted = field(obj, "spec.replicas", 1)
+    status = field(obj, "status") or {}
+    ready, total = status.get("readyReplicas", 0), status.get("replicas", 0)
+    current = status.get("observedGeneration", 0) >= field(obj, "metadata.generation", 0)
+    expect(
+        current and ready == wanted and total == wanted,
+        f"{kind} {name!r} is not ready.",
+        f"{wanted} of {wanted} replicas ready",
+        f"{ready} ready, {total} in all" + ("" if current else " (its controller has not caught up with the spec yet)"),
+        hint or f"Look at its Pods and their events: kubectl describe {kind.lower()} {name}",
+    )
+
+
+def events_about(kind: str, name: str, namespace: str) -> list[dict[str, Any]]:
+    """The Events about ``kind``/``name``, oldest first (the API server keeps them for an hour).
+
+    >>> [e["reason"] for e in events_about("Deployment", "web", "ada-01-why-kubernetes")]   # doctest: +SKIP
+    ['ScalingReplicaSet', 'ScalingReplicaSet']
+    """
+    listed = dynamic_client().resources.get(api_version="v1", kind="Event").get(
+        namespace=namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+    )
+    found = [dict(e.to_dict()) for e in listed.items]
+    found.sort(
+        key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or field(e, "metadata.creationTimestamp"))
+    )
+    return found

@@ -9,6 +9,7 @@
     python -m course toolchain [--method build|download]    fill the binary cache only
     python -m course toolchain pin                          record download checksums (maintainers)
     python -m course release [CHAPTER ...]                  regenerate notebooks/ from autograder/source/
+    python -m course class sandbox|grade|practice ...       a class on one cluster: course.classroom.cli
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     toolchain.add_argument("--method", choices=["auto", "build", "download"], default="auto")
     release = commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
     release.add_argument("chapters", nargs="*", help="only these chapters (default: all)")
+    from course.classroom.cli import add_parser as add_class_parser
+
+    add_class_parser(commands)
     return parser
 
 
@@ -144,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(f"Pinned {len(pin_checksums())} checksums in cluster-setup/checksums.yaml")
             else:
                 say(f"Binaries ready in {ensure_binaries(args.method)}")
+        elif args.command == "class":
+            from course.classroom.cli import run as run_class
+
+            return run_class(args)
     except (StepFailed, CourseError) as problem:
         say(f"ERROR: {problem}")
         return 1

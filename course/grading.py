@@ -21,6 +21,7 @@ from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
+from traitlets import Bool
 
 from course._paths import repo_root
 
@@ -37,6 +38,10 @@ def sandbox_namespace(student: str, assignment: str) -> str:
 
 class ChapterSandbox(Preprocessor):
     """Point the kernel about to run a submission at the student's namespace, reset first."""
+
+    # nbconvert's preprocessors are off unless enabled; without this, nbgrader skipped the sandbox and
+    # every submission ran in the grader's own namespace (<login>-<chapter>).
+    enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         grading = resources.get("nbgrader", {})

@@ -24,6 +24,17 @@ for variable in ("K8S_COURSE_NAMESPACE", "K8S_COURSE_KUBECONFIG", "K8S_COURSE_FR
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite the golden pictures in tests/golden/ from their inputs"
+    )
+    parser.addoption(
+        "--record-golden",
+        action="store_true",
+        help="record the golden pictures' inputs from a sim cluster again, then rewrite the pictures",
+    )
+
+
 @pytest.fixture(scope="session")
 def sim_cluster() -> Iterator[Path]:
     """A running sim cluster; yields the path of its kubeconfig."""

@@ -26,8 +26,8 @@ from course._steps import StepFailed, step
 from course._toolchain import ensure_binaries, load_toolchain
 from course.backends import Capabilities, Status
 
-READY_TIMEOUT = 90.0
-"""Seconds to wait for the API server and the Nodes; a warm start takes a few."""
+READY_TIMEOUT = 180.0
+"""Seconds to wait for the API server and the Nodes: a warm start takes a few, a busy machine more."""
 
 
 class SimBackend:

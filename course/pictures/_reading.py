@@ -105,7 +105,10 @@ def read_object(kind: str, name: str, namespace: str | None) -> dict[str, Any] |
     resource = dynamic_client().resources.get(api_version=api_version, kind=kind)
     try:
         data = resource.get(
-            name=name, namespace=namespace if namespaced else None, serializer=_raw, _request_timeout=REQUEST_TIMEOUT
+            name=name,
+            namespace=namespace if namespaced else None,
+            serializer=_raw,
+            _request_timeout=REQUEST_TIMEOUT,
         )
     except ApiException as error:
         if error.status in (403, 404):

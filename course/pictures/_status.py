@@ -73,10 +73,14 @@ def pod_status(pod: dict[str, Any]) -> Status:
 
 
 def _replicas(obj: dict[str, Any]) -> Status:
+    """``READY`` as kubectl shows it (``3/2`` while a rollout has a Pod too many); the counts in ``detail``."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     wanted = spec.get("replicas", 1)
     ready = status.get("readyReplicas", 0)
     label = f"{ready}/{wanted} ready"
+    counts = f"pods={status.get('replicas', 0)}"
+    if obj.get("kind") == "Deployment":
+        counts += f", updated={status.get('updatedReplicas', 0)}"
     failing = [
         c for c in _conditions(obj).values()
         if (c.get("type") == "ReplicaFailure" and c.get("status") == "True")
@@ -87,8 +91,8 @@ def _replicas(obj: dict[str, Any]) -> Status:
     if wanted == 0 and status.get("replicas", 0) == 0:
         return Status("idle", "0/0")
     if ready >= wanted and status.get("replicas", 0) == wanted:
-        return Status("ready", label)
-    return Status("progress", label)
+        return Status("ready", label, counts)
+    return Status("progress", label, counts)
 
 
 def _daemons(obj: dict[str, Any]) -> Status:

@@ -83,12 +83,25 @@ class Canvas:
         yield
         self._elements.append("</g>")
 
+    def diamond(self, x: int, y: int, radius: int, fill: str, tooltip: str = "") -> None:
+        """A small diamond centred on (x, y): an Event on a timeline."""
+        x, y = int(x), int(y)
+        d = f"M{x},{y - radius} L{x + radius},{y} L{x},{y + radius} L{x - radius},{y} Z"
+        self._elements.append(f"<path {_attrs(d=d, fill=fill)}>{_title(tooltip)}</path>")
+
     def rect(
         self, x: int, y: int, w: int, h: int, fill: str, stroke: str, rx: int = 4, dash: str | None = None,
         tooltip: str = "",
     ) -> None:  # fmt: skip
         attrs = _attrs(
-            x=int(x), y=int(y), width=int(w), height=int(h), rx=rx, fill=fill, stroke=stroke, stroke_dasharray=dash
+            x=int(x),
+            y=int(y),
+            width=int(w),
+            height=int(h),
+            rx=rx,
+            fill=fill,
+            stroke=stroke,
+            stroke_dasharray=dash,
         )
         self._elements.append(f"<rect {attrs}>{_title(tooltip)}</rect>" if tooltip else f"<rect {attrs}/>")
 
@@ -102,18 +115,37 @@ class Canvas:
         )  # fmt: skip
         self._elements.append(f"<text {attrs}>{_title(tooltip)}{escape(content, quote=False)}</text>")
 
-    def line(self, x1: int, y1: int, x2: int, y2: int, stroke: str = LINE, width: int = 1, dash: str | None = None) -> None:
+    def line(
+        self, x1: int, y1: int, x2: int, y2: int, stroke: str = LINE, width: int = 1, dash: str | None = None
+    ) -> None:
         attrs = _attrs(
-            x1=int(x1), y1=int(y1), x2=int(x2), y2=int(y2), stroke=stroke, stroke_width=width, stroke_dasharray=dash
+            x1=int(x1),
+            y1=int(y1),
+            x2=int(x2),
+            y2=int(y2),
+            stroke=stroke,
+            stroke_width=width,
+            stroke_dasharray=dash,
         )
         self._elements.append(f"<line {attrs}/>")
 
-    def arrow(self, x1: int, y1: int, x2: int, y2: int, stroke: str = LINE, dash: str | None = None, tooltip: str = "") -> None:
+    def arrow(
+        self,
+        x1: int,
+        y1: int,
+        x2: int,
+        y2: int,
+        stroke: str = LINE,
+        dash: str | None = None,
+        tooltip: str = "",
+    ) -> None:
         """A curved connector from (x1, y1) to (x2, y2) ending in an arrow head."""
         middle = (int(x1) + int(x2)) // 2
         d = f"M{int(x1)},{int(y1)} C{middle},{int(y1)} {middle},{int(y2)} {int(x2) - 6},{int(y2)}"
         attrs = _attrs(d=d, fill="none", stroke=stroke, stroke_dasharray=dash)
-        head = _attrs(d=f"M{int(x2) - 6},{int(y2) - 3} L{int(x2)},{int(y2)} L{int(x2) - 6},{int(y2) + 3} Z", fill=stroke)
+        head = _attrs(
+            d=f"M{int(x2) - 6},{int(y2) - 3} L{int(x2)},{int(y2)} L{int(x2) - 6},{int(y2) + 3} Z", fill=stroke
+        )
         title = _title(tooltip)
         self._elements.append(f"<g><path {attrs}/><path {head}/>{title}</g>")
 
@@ -136,7 +168,7 @@ class Canvas:
         return x
 
     def svg(self, picture: str) -> str:
-        """The finished ``<svg>`` element; ``picture`` names it (``data-course-picture``) for tests and CSS."""
+        """The finished ``<svg>``; ``picture`` names it (``data-course-picture``) for tests and CSS."""
         head = _attrs(
             xmlns="http://www.w3.org/2000/svg", width=self.width, height=self.height,
             viewBox=f"0 0 {self.width} {self.height}", font_family=FONT, data_course_picture=picture,
@@ -149,7 +181,7 @@ def _title(tooltip: str) -> str:
 
 
 def html_block(svg: str, picture: str, max_height: int = 720) -> str:
-    """The SVG in a scrolling ``<div>``: a tall picture (hundreds of Pods) scrolls instead of flooding the page."""
+    """The SVG in a scrolling ``<div>``: a tall picture (hundreds of Pods) scrolls, not floods the page."""
     style = f"overflow:auto;max-height:{max_height}px;max-width:100%;border:1px solid #e4e7eb;padding:4px"
     return f'<div class="course-picture" data-course-picture="{escape(picture)}" style="{style}">\n{svg}\n</div>'
 

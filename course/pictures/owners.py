@@ -24,7 +24,7 @@ from typing import Any
 
 from course.pictures._reading import Snapshot
 from course.pictures._status import Status, Tone, status_of
-from course.pictures._svg import FILL, INK, MUTED, STROKE, Canvas, fit, html_block, message_picture
+from course.pictures._svg import FILL, INK, LINE, MUTED, STROKE, Canvas, fit, html_block, message_picture
 from course.pictures._words import LEGEND, WORDS
 
 COLUMNS: dict[str, int] = {
@@ -77,7 +77,7 @@ class GraphNode:
 
 @dataclass(frozen=True)
 class GraphEdge:
-    """An arrow ``source`` → ``target``; ``relation`` says why (owns, endpoint, mounts, bound, class, routes)."""
+    """An arrow ``source`` → ``target``; ``relation`` is owns, endpoint, mounts, bound, class or routes."""
 
     source: str
     target: str
@@ -116,15 +116,18 @@ class OwnerGraph:
     # -- showing ---------------------------------------------------------------------------------
     def to_svg(self) -> str:
         if not self.nodes:
-            return message_picture("owners", WORDS["owners.empty"], WORDS["owners.empty.detail"].format(scope=self.scope))
+            return message_picture("owners", WORDS["owners.empty"], self._why_empty())
         return _draw(self)
+
+    def _why_empty(self) -> str:
+        return self.notes[0] if self.notes else WORDS["owners.empty.detail"].format(scope=self.scope)
 
     def _repr_html_(self) -> str:
         return html_block(self.to_svg(), "owners")
 
     def __str__(self) -> str:
         if not self.nodes:
-            return WORDS["owners.empty.detail"].format(scope=self.scope)
+            return self._why_empty()
         lines = [WORDS["owners.title"].format(scope=self.scope, count=sum(self.kinds().values()))]
         shown: set[str] = set()
         targets = {e.target for e in self.edges}
@@ -135,8 +138,8 @@ class OwnerGraph:
     def _tree(self, key: str, depth: int, lines: list[str], shown: set[str]) -> None:
         node = self.nodes[key]
         again = key in shown
-        label = f"{node.status.label}" if node.status.label else ""
-        lines.append(f"{'  ' * depth}{node.kind} {node.name}" + (f" [{label}]" if label else "") + (" (↑)" if again else ""))
+        label = f" [{node.status.label}]" if node.status.label else ""
+        lines.append(f"{'  ' * depth}{node.kind} {node.name}{label}" + (" (↑)" if again else ""))
         if again:
             return
         shown.add(key)
@@ -262,10 +265,11 @@ def _service_status(service: dict[str, Any], snapshot: Snapshot) -> Status:
 
 
 def _unique(edges: Iterable[GraphEdge]) -> list[GraphEdge]:
+    """One edge per (source, target), sorted: the API server's listing order must not move a picture."""
     seen: dict[tuple[str, str], GraphEdge] = {}
     for edge in edges:
         seen.setdefault((edge.source, edge.target), edge)
-    return list(seen.values())
+    return [seen[key] for key in sorted(seen)]
 
 
 def _component(start: str, edges: list[GraphEdge]) -> set[str]:
@@ -286,10 +290,8 @@ def _rank(node: GraphNode) -> tuple[int, str]:
     return (_SEVERITY[node.status.tone], node.name)
 
 
-def _summarise(
-    nodes: dict[str, GraphNode], edges: list[GraphEdge]
-) -> tuple[dict[str, GraphNode], list[GraphEdge]]:
-    """Fold siblings beyond :data:`SIBLINGS_SHOWN` (and columns beyond :data:`COLUMN_SHOWN`) into ``+N`` boxes.
+def _summarise(nodes: dict[str, GraphNode], edges: list[GraphEdge]) -> tuple[dict[str, GraphNode], list[GraphEdge]]:
+    """Fold siblings beyond :data:`SIBLINGS_SHOWN` (columns beyond :data:`COLUMN_SHOWN`) into ``+N`` boxes.
 
     Columns are handled left to right, so an object all of whose parents were folded is folded too
     (the claims of folded StatefulSet Pods go with them).
@@ -307,9 +309,8 @@ def _summarise(
         owned: dict[tuple[str, str], list[GraphNode]] = defaultdict(list)
         for edge in edges:
             target = nodes[edge.target]
-            if edge.relation == "owns" and target.column == column and edge.source not in folded:
-                if edge.target not in folded:
-                    owned[(edge.source, target.kind)].append(target)
+            if edge.relation == "owns" and target.column == column and not {edge.source, edge.target} & folded.keys():
+                owned[(edge.source, target.kind)].append(target)
         for (owner, kind), siblings in sorted(owned.items()):
             for node in sorted(siblings, key=_rank)[SIBLINGS_SHOWN - 1 :] if len(siblings) > SIBLINGS_SHOWN else ():
                 folded[node.key] = f"{owner}/+{kind}"
@@ -317,8 +318,8 @@ def _summarise(
         for node in visible[COLUMN_SHOWN - 1 :] if len(visible) > COLUMN_SHOWN else ():
             folded[node.key] = f"column{column}/+{node.kind}"
     summaries: dict[str, list[GraphNode]] = defaultdict(list)
-    for hidden, summary in folded.items():
-        summaries[summary].append(nodes[hidden])
+    for folded_key, summary in folded.items():
+        summaries[summary].append(nodes[folded_key])
     result = {key: node for key, node in nodes.items() if key not in folded}
     for key, hidden in summaries.items():
         worst = min(hidden, key=_rank).status.tone
@@ -327,7 +328,9 @@ def _summarise(
         kind = hidden[0].kind
         name = WORDS["owners.more"].format(count=len(hidden), kind=kind)
         result[key] = GraphNode(key, kind, name, Status(worst, "", detail), tuple(sorted(n.key for n in hidden)))
-    moved = _unique(GraphEdge(folded.get(e.source, e.source), folded.get(e.target, e.target), e.relation, e.ready) for e in edges)
+    moved = _unique(
+        GraphEdge(folded.get(e.source, e.source), folded.get(e.target, e.target), e.relation, e.ready) for e in edges
+    )
     return result, [e for e in moved if e.source != e.target]
 
 
@@ -344,7 +347,12 @@ def _ordered(graph: OwnerGraph) -> list[str]:
 
         def place(node: GraphNode) -> tuple[float, int, int, str]:
             rows = [row[p] for p in parents.get(node.key, []) if p in row]
-            return (sum(rows) / len(rows) if rows else float("inf"), node.is_summary, _SEVERITY[node.status.tone], node.key)
+            return (
+                sum(rows) / len(rows) if rows else float("inf"),
+                node.is_summary,
+                _SEVERITY[node.status.tone],
+                node.key,
+            )
 
         for index, node in enumerate(sorted(here, key=place)):
             row[node.key] = index
@@ -392,7 +400,7 @@ def _draw(graph: OwnerGraph) -> str:
         canvas.arrow(
             x_of[source.column] + BOX_WIDTH, y_of[edge.source] + BOX_HEIGHT // 2,
             x_of[target.column], y_of[edge.target] + BOX_HEIGHT // 2,
-            stroke=STROKE["failed"] if target.status.label == WORDS["missing"] else "#9aa5b1",
+            stroke=STROKE["failed"] if target.status.label == WORDS["missing"] else LINE,
             dash=None if edge.ready else "4 3", tooltip=edge.relation,
         )  # fmt: skip
     for key in _ordered(graph):
@@ -408,9 +416,26 @@ def _draw_node(canvas: Canvas, node: GraphNode, x: int, y: int) -> None:
         tooltip += f"\n{node.status.detail}"
     with canvas.group(kind=node.kind, name=node.name, tone=node.status.tone):
         tone = node.status.tone
-        canvas.rect(x, y, BOX_WIDTH, BOX_HEIGHT, FILL[tone], STROKE[tone], dash="4 2" if node.is_summary else None, tooltip=tooltip)
+        canvas.rect(
+            x,
+            y,
+            BOX_WIDTH,
+            BOX_HEIGHT,
+            FILL[tone],
+            STROKE[tone],
+            dash="4 2" if node.is_summary else None,
+            tooltip=tooltip,
+        )
         canvas.text(x + 8, y + 14, node.kind, size=10, fill=MUTED, tooltip=tooltip)
         if node.status.label:
             label = fit(node.status.label, 90, 10)
-            canvas.text(x + BOX_WIDTH - 8, y + 14, label, size=10, anchor="end", fill=STROKE[node.status.tone], role="status")
+            canvas.text(
+                x + BOX_WIDTH - 8,
+                y + 14,
+                label,
+                size=10,
+                anchor="end",
+                fill=STROKE[node.status.tone],
+                role="status",
+            )
         canvas.text(x + 8, y + 30, fit(node.name, BOX_WIDTH - 16, 12), size=12, fill=INK, tooltip=tooltip, role="name")

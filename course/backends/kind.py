@@ -1,0 +1,485 @@
+"""The kind backend: a real cluster whose nodes are containers, with real Pods, traffic and logs.
+
+``kind`` (Kubernetes IN Docker) runs each node as a Docker or Podman container that holds a
+kubelet and containerd, so Pods really run: ``kubectl logs`` and ``exec`` work, Services carry
+traffic, Ingresses answer. On top of kind's own cluster the course adds (``cluster-setup/kind/``):
+
+* an Ingress controller (Traefik) on the control-plane node, reached at ``http://localhost/``
+  through the host ports that ``cluster.yaml`` maps (other ports when 80 or 443 are taken);
+* cloud-provider-kind, a container beside the nodes that gives ``LoadBalancer`` Services an address;
+* for ``kind-calico``, Calico instead of kindnet, so that NetworkPolicies are enforced.
+
+The course never writes ``~/.kube/config``: kind's kubeconfig goes to a throwaway file, and the
+course's own (:func:`course._paths.kubeconfig_path`, context ``k8s-course``) is written from
+``kind get kubeconfig``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client, config
+
+from course._paths import CLUSTER_NAME, CONTEXT, cache_dir, kubeconfig_path, setup_dir, state_dir
+from course._pins import load_pins
+from course._steps import StepFailed, say, step
+from course._toolchain import fetch_verified, load_toolchain
+from course.backends import CNI_LABEL, Capabilities, Status
+from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
+from course.backends.kind_binary import ensure_kind
+from course.backends.sim import _describe_node
+
+KIND = Capabilities(containers=True, network_policy=False, load_balancer=True, ingress=True)
+"""kind with its own CNI (kindnet), which stores NetworkPolicies without enforcing them."""
+KIND_CALICO = replace(KIND, network_policy=True)
+
+NODES = (f"{CLUSTER_NAME}-control-plane", f"{CLUSTER_NAME}-worker", f"{CLUSTER_NAME}-worker2")
+CONTROL_PLANE = NODES[0]
+KIND_NODE_LABEL = f"io.x-k8s.kind.cluster={CLUSTER_NAME}"
+"""The label kind puts on the containers of a cluster's nodes."""
+CLOUD_PROVIDER = f"{CLUSTER_NAME}-cloud-provider-kind"
+# Not kind's label: kind would take a container with its label for one of the cluster's nodes.
+COURSE_CONTAINER_LABEL = f"k8s-course/cluster={CLUSTER_NAME}"
+LOAD_BALANCER_LABEL = f"io.x-k8s.cloud-provider-kind.cluster={CLUSTER_NAME}"
+"""The label cloud-provider-kind puts on the proxy container of each LoadBalancer it makes."""
+
+HOST_PORTS = {80: "http", 443: "https"}
+"""The control plane's ports that cluster.yaml maps to this machine, and what they carry."""
+FALLBACK_PORTS = {80: 8080, 443: 8443}
+CREATE_TIMEOUT = 900.0
+"""Seconds for ``kind create cluster``; the first run pulls the node image (about 1 GB)."""
+READY_TIMEOUT = 300.0
+CALICO_MANIFESTS = ("operator-crds.yaml", "tigera-operator.yaml")
+CALICO_URL = "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/{name}"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AddonPins:
+    """The add-on versions under ``kind:`` in ``cluster-setup/versions.yaml``."""
+
+    cloud_provider_image: str
+    ingress_image: str
+    calico: str
+
+
+def load_addon_pins() -> AddonPins:
+    kind = yaml.safe_load((setup_dir() / "versions.yaml").read_text())["kind"]
+    return AddonPins(
+        cloud_provider_image=kind["cloud-provider-kind"],
+        ingress_image=kind["ingress-controller"],
+        calico=kind["calico"],
+    )
+
+
+def variant_name(network_policy: bool) -> str:
+    return "kind-calico" if network_policy else "kind"
+
+
+class KindBackend:
+    """Runs the course cluster with kind. See the module docstring.
+
+    ``network_policy`` chooses the variant: False for kindnet (``kind``), True for Calico
+    (``kind-calico``), None for "whichever exists" (what ``--backend auto`` finds running).
+    """
+
+    def __init__(self, network_policy: bool | None = False) -> None:
+        self.network_policy = network_policy
+        self.name = variant_name(bool(network_policy))
+        self.capabilities = KIND_CALICO if network_policy else KIND
+
+    @property
+    def config_file(self) -> Path:
+        """The kind config of this variant in ``cluster-setup/kind/``."""
+        return setup_dir() / "kind" / ("cluster-calico.yaml" if self.network_policy else "cluster.yaml")
+
+    # -- Backend protocol ---------------------------------------------------------------------
+    def available(self) -> tuple[bool, str]:
+        probe = find_engine()
+        if probe.engine is None:
+            return False, probe.reason
+        return True, f"real containers, in {probe.engine.label}"
+
+    def exists(self) -> bool:
+        engine = find_engine().engine
+        return engine is not None and bool(_nodes(engine) or engine.containers(COURSE_CONTAINER_LABEL))
+
+    def status(self) -> Status:
+        engine = find_engine().engine
+        if engine is None:
+            return Status(self.name, running=False, detail="no kind cluster (no container engine answers)")
+        try:
+            nodes = _nodes(engine)
+        except EngineError as problem:
+            return Status(self.name, running=False, detail=f"the container engine failed: {problem}")
+        if not nodes:
+            return Status(self.name, running=False, detail="no kind cluster")
+        stopped = [node.name for node in nodes if node.state != "running"]
+        if stopped:
+            return Status(self.name, running=False, detail=f"kind nodes not running: {', '.join(stopped)}")
+        try:
+            server, version, node_objects = _read_cluster(engine)
+        except (StepFailed, EngineError) as problem:
+            return Status(self.name, running=False, detail=str(problem))
+        found = variant_name(_has_calico(node_objects))
+        ports = engine.published_ports(CONTROL_PLANE)
+        urls = ", ".join(f"{HOST_PORTS[p]}://localhost:{ports[p]}/" for p in sorted(HOST_PORTS) if p in ports)
+        status = Status(
+            found,
+            running=True,
+            server=server,
+            version=version,
+            nodes=tuple(_describe_node(node) for node in node_objects),
+            detail=f"Ingress at {urls}",
+        )
+        if self.network_policy is not None and found != self.name:
+            return replace(status, running=False, detail=_mismatch(found, self.name))
+        return status
+
+    def up(self) -> Status:
+        engine = _require_engine(find_engine())
+        if _nodes(engine):
+            return self._reuse(engine)
+        # Everything that can refuse (a missing checksum, no Go) does so before minutes of creating.
+        kind = ensure_kind()
+        calico = self._calico_manifests() if self.network_policy else []
+        host_ports, notes = choose_host_ports({port: port for port in HOST_PORTS})
+        for note in notes:
+            say(note)
+        rendered = state_dir() / "kind-config.yaml"
+        rendered.parent.mkdir(parents=True, exist_ok=True)
+        rendered.write_text(render_config(self.config_file, host_ports))
+        nodes = "1 control plane, 2 workers"
+        with step(f"Creating the kind cluster {CLUSTER_NAME!r} ({nodes}; the first time pulls the node image)"):
+            _run_kind(
+                engine, kind, "create", "cluster", "--name", CLUSTER_NAME, "--config", str(rendered),
+                "--image", load_pins().kind_node_image, timeout=CREATE_TIMEOUT,
+            )  # fmt: skip
+        return self._finish(engine, kind, calico)
+
+    def down(self) -> None:
+        engine = find_engine().engine
+        if engine is None:
+            return
+        # What `kind delete cluster` does (docker rm -f -v of the node containers), without needing
+        # kind itself; then the course's own containers and the load balancers made for the cluster.
+        names = [c.name for label in (KIND_NODE_LABEL, COURSE_CONTAINER_LABEL, LOAD_BALANCER_LABEL)
+                 for c in engine.containers(label)]  # fmt: skip
+        if names:
+            result = engine.run("rm", "--force", "--volumes", *names, timeout=180)
+            if result.returncode != 0:
+                raise StepFailed(f"{engine.name} rm {' '.join(names)} failed: {result.stderr.strip()[-1000:]}")
+        kubeconfig_path().unlink(missing_ok=True)
+
+    # -- steps --------------------------------------------------------------------------------
+    def _reuse(self, engine: Engine) -> Status:
+        """Bring an existing cluster back (stopped nodes, a missing kubeconfig), or say it is broken."""
+        nodes = _nodes(engine)
+        names = sorted(node.name for node in nodes)
+        if names != sorted(NODES):
+            raise StepFailed(_broken(f"its nodes are {', '.join(names)}, the course expects {', '.join(NODES)}"))
+        stopped = [node.name for node in nodes if node.state != "running"]
+        if stopped:
+            with step(f"Starting the stopped kind nodes ({', '.join(stopped)})"):
+                result = engine.run("start", *stopped, timeout=180)
+                if result.returncode != 0:
+                    raise StepFailed(_broken(f"{engine.name} start failed: {result.stderr.strip()[-500:]}"))
+        try:
+            with step("Waiting for the kind cluster's API server"):
+                node_list = json.loads(_retry(lambda: _kubectl(engine, "get", "nodes", "-o", "json"), READY_TIMEOUT))
+        except StepFailed as problem:
+            raise StepFailed(_broken(str(problem))) from None
+        found = variant_name(_has_calico(node_list["items"]))
+        if self.network_policy is not None and found != self.name:
+            raise StepFailed(_mismatch(found, self.name))
+        calico = self._calico_manifests() if found == "kind-calico" else []
+        kind = ensure_kind()
+        try:
+            return self._finish(engine, kind, calico)
+        except StepFailed as problem:
+            raise StepFailed(_broken(str(problem))) from None
+
+    def _finish(self, engine: Engine, kind: Path, calico: list[Path]) -> Status:
+        """Kubeconfig, add-ons, then wait: every step is safe to repeat on a running cluster."""
+        with step(f"Writing the course kubeconfig (context {CONTEXT})"):
+            _write_kubeconfig(_run_kind(engine, kind, "get", "kubeconfig", "--name", CLUSTER_NAME))
+        pins = load_addon_pins()
+        if calico:
+            with step(f"Installing Calico {pins.calico} (Tigera operator)"):
+                # --force-conflicts: take over fields that an earlier client-side apply of them owns.
+                apply = ("apply", "--server-side", "--force-conflicts", "-f", "-")
+                for manifest in calico:
+                    _kubectl(engine, *apply, stdin=manifest.read_text())
+                _kubectl(engine, "wait", "--for=condition=Established", "crd/installations.operator.tigera.io")
+                installation = (setup_dir() / "kind" / "calico-installation.yaml").read_text()
+                _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=installation)
+        with step(f"Installing the Ingress controller ({pins.ingress_image.rsplit('/', 1)[-1]})"):
+            _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=ingress_manifest(pins.ingress_image))
+        with step("Starting cloud-provider-kind (addresses for LoadBalancer Services)"):
+            _start_cloud_provider(engine, pins.cloud_provider_image)
+        wait = f"--timeout={READY_TIMEOUT:.0f}s"
+        with step(f"Waiting for {len(NODES)} nodes to be Ready"):
+            _kubectl(engine, "wait", "--for=condition=Ready", "nodes", "--all", wait, timeout=READY_TIMEOUT + 30)
+        with step("Waiting for the add-ons to be ready"):
+            _kubectl(engine, "-n", "course-ingress", "rollout", "status", "deployment/traefik", wait,
+                     timeout=READY_TIMEOUT + 30)  # fmt: skip
+            if calico:
+                _kubectl(engine, "wait", "--for=create", "tigerastatus/calico", wait, timeout=READY_TIMEOUT + 30)
+                _kubectl(engine, "wait", "--for=condition=Available", "tigerastatus/calico", wait,
+                         timeout=READY_TIMEOUT + 30)  # fmt: skip
+        return self.status()
+
+    def _calico_manifests(self) -> list[Path]:
+        """Calico's release manifests, downloaded once and checked against ``checksums.yaml``."""
+        version = load_addon_pins().calico
+        folder = cache_dir() / "kind-addons" / f"calico-{version}"
+        folder.mkdir(parents=True, exist_ok=True)
+        checksums = load_toolchain().checksums
+        paths = []
+        for name in CALICO_MANIFESTS:
+            path = folder / name
+            if not path.exists():
+                url = CALICO_URL.format(version=version, name=name)
+                with step(f"Downloading Calico {version} {name}"):
+                    fetch_verified(url, checksums.get(url), path)
+            paths.append(path)
+        return paths
+
+
+# -- configs and manifests ------------------------------------------------------------------------
+def render_config(source: Path, host_ports: Mapping[int, int]) -> str:
+    """The kind config in ``source`` with the control plane's host ports set to ``host_ports``."""
+    kind_config: dict[str, Any] = yaml.safe_load(source.read_text())
+    for node in kind_config["nodes"]:
+        for mapping in node.get("extraPortMappings", []):
+            mapping["hostPort"] = host_ports.get(mapping["containerPort"], mapping["hostPort"])
+    header = f"# Written by `python -m course cluster up` from cluster-setup/kind/{source.name}.\n"
+    return header + yaml.safe_dump(kind_config, sort_keys=False)
+
+
+def ingress_manifest(image: str) -> str:
+    """``cluster-setup/kind/ingress.yaml`` with the pinned controller image."""
+    documents = list(yaml.safe_load_all((setup_dir() / "kind" / "ingress.yaml").read_text()))
+    for document in documents:
+        if document["kind"] == "Deployment":
+            document["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+# -- host ports -----------------------------------------------------------------------------------
+def port_in_use(port: int) -> bool:
+    """Whether something on this machine answers at 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def choose_host_ports(wanted: Mapping[int, int]) -> tuple[dict[int, int], list[str]]:
+    """Host ports for the control plane's ports: ``wanted`` where free, else another free one.
+
+    Returns ``{container port: host port}`` and the lines that tell the learner what changed.
+    """
+    chosen: dict[int, int] = {}
+    notes: list[str] = []
+    for container, host in wanted.items():
+        if not port_in_use(host):
+            chosen[container] = host
+            continue
+        fallback = FALLBACK_PORTS.get(container)
+        alternative = fallback if fallback and not port_in_use(fallback) else _free_port()
+        chosen[container] = alternative
+        scheme = HOST_PORTS.get(container, "tcp")
+        notes.append(
+            f"Port {host} is already in use on this machine (something answers at 127.0.0.1:{host}), "
+            f"so the cluster's {scheme.upper()} entry is {scheme}://localhost:{alternative}/ instead."
+        )
+    if notes:
+        notes.append(
+            "  To get the usual ports back, stop what uses them, then: "
+            "python -m course cluster up --backend kind --recreate"
+        )
+    return chosen, notes
+
+
+# -- talking to the engine, kind and the cluster ----------------------------------------------------
+def no_engine_message(probe: EngineProbe) -> str:
+    """Why kind cannot run here, what to do, and the sim backend as the way to go on now."""
+    if probe.installed:
+        fix = (
+            "Start the engine (Docker Desktop, or: sudo systemctl start docker; for Podman: "
+            "systemctl --user start podman.socket), then run this again."
+        )
+    else:
+        fix = "Install Docker (https://docs.docker.com/get-docker/) or Podman for real containers."
+    return (
+        f"The kind backend needs a running container engine: {probe.reason}.\n"
+        f"  {fix}\n"
+        "  Or go on without containers, with the simulated cluster: python -m course cluster up --backend sim"
+    )
+
+
+def _require_engine(probe: EngineProbe) -> Engine:
+    if probe.engine is None:
+        raise StepFailed(no_engine_message(probe))
+    return probe.engine
+
+
+def _nodes(engine: Engine) -> list[Container]:
+    return engine.containers(KIND_NODE_LABEL)
+
+
+def _broken(why: str) -> str:
+    return (
+        f"A kind cluster called {CLUSTER_NAME!r} exists, but it does not work: {why}\n"
+        "  Delete it and create it again (whatever you created in it is lost):\n"
+        "    python -m course cluster up --backend kind --recreate"
+    )
+
+
+def _mismatch(found: str, wanted: str) -> str:
+    return (
+        f"The kind cluster that exists is the {found!r} variant, not {wanted!r}.\n"
+        "  Replace it (whatever you created in it is lost):\n"
+        f"    python -m course cluster up --backend {wanted} --recreate"
+    )
+
+
+def _run_kind(engine: Engine, kind: Path, *args: str, timeout: float = 120) -> str:
+    """Run kind with the engine's environment; its own kubeconfig goes to a throwaway file."""
+    throwaway = state_dir() / "kind-internal.kubeconfig"
+    command = [str(kind), *args]
+    if args[0] in ("create", "delete"):
+        command += ["--kubeconfig", str(throwaway)]
+    try:
+        result = subprocess.run(
+            command,
+            env=engine.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"kind {' '.join(args[:2])} did not finish in {timeout:.0f}s.") from None
+    finally:
+        throwaway.unlink(missing_ok=True)
+    if result.returncode != 0:
+        output = result.stderr.strip()[-2000:]
+        hint = "Try: python -m course cluster down, then up again."
+        if "address already in use" in output or "port is already allocated" in output:
+            hint = "A host port was taken while the cluster was being created: run cluster up again."
+        raise StepFailed(f"kind {' '.join(args[:2])} failed:\n{output}\n{hint}")
+    return result.stdout
+
+
+def _kubectl(engine: Engine, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+    """kubectl inside the control-plane node, as cluster-admin: version-matched, nothing to install."""
+    interactive = ["--interactive"] if stdin is not None else []
+    command = [
+        "exec",
+        *interactive,
+        CONTROL_PLANE,
+        "kubectl",
+        "--kubeconfig=/etc/kubernetes/admin.conf",
+        *args,
+    ]
+    try:
+        result = engine.run(*command, stdin=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"kubectl {' '.join(args)} did not finish in {timeout:.0f}s") from None
+    if result.returncode != 0:
+        raise StepFailed(f"kubectl {' '.join(args[:3])} ...: {result.stderr.strip()[-1000:]}")
+    return result.stdout
+
+
+def _retry(action: Callable[[], T], timeout: float) -> T:
+    """Call ``action`` until it stops raising StepFailed, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except StepFailed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def _has_calico(nodes: list[dict[str, Any]]) -> bool:
+    return any((node["metadata"].get("labels") or {}).get(CNI_LABEL) == "calico" for node in nodes)
+
+
+def _start_cloud_provider(engine: Engine, image: str) -> None:
+    """Run cloud-provider-kind beside the nodes, with the engine's socket (it creates LB containers)."""
+    existing = engine.containers(COURSE_CONTAINER_LABEL)
+    if any(container.state == "running" for container in existing):
+        return
+    if existing:
+        result = engine.run("start", CLOUD_PROVIDER)
+    else:
+        socket_path = engine.socket_path
+        if socket_path is None:
+            say("  LoadBalancer Services get no address: cloud-provider-kind needs the engine's unix socket.")
+            return
+        # Docker Desktop serves /var/run/docker.sock inside its VM, whatever the path on the Mac.
+        if ".docker/run/" in socket_path:
+            socket_path = "/var/run/docker.sock"
+        flags = ["--gateway-channel=disabled", "--enable-default-ingress=false"]
+        if platform.system() != "Linux":
+            # The nodes' network is inside a VM there: publish each load balancer on localhost.
+            flags.append("--enable-lb-port-mapping")
+        result = engine.run(
+            "run", "--detach", "--name", CLOUD_PROVIDER, "--label", COURSE_CONTAINER_LABEL,
+            "--restart", "unless-stopped", "--network", "kind",
+            "--volume", f"{socket_path}:/var/run/docker.sock", image, *flags,
+        )  # fmt: skip
+    if result.returncode != 0:
+        raise StepFailed(f"Could not start cloud-provider-kind: {result.stderr.strip()[-1000:]}")
+
+
+def _write_kubeconfig(text: str) -> None:
+    """kind's kubeconfig, renamed to the course's single context, at the course's place."""
+    kubeconfig = yaml.safe_load(text)
+    kubeconfig["clusters"][0]["name"] = CONTEXT
+    kubeconfig["users"][0]["name"] = CONTEXT
+    kubeconfig["contexts"] = [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}]
+    kubeconfig["current-context"] = CONTEXT
+    path = kubeconfig_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(kubeconfig, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _read_cluster(engine: Engine) -> tuple[str, str, list[dict[str, Any]]]:
+    """API server URL, version and Nodes, through the course kubeconfig, which must point at kind."""
+    path = kubeconfig_path()
+    if not path.exists():
+        raise StepFailed("the kind cluster runs, but the course kubeconfig is missing: run cluster up")
+    server = yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"]
+    if urllib.parse.urlsplit(server).port != engine.published_ports(CONTROL_PLANE).get(6443):
+        raise StepFailed("the kind cluster runs, but the course kubeconfig points elsewhere: run cluster up")
+    api = config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]  # untyped upstream
+    try:
+        version = client.VersionApi(api).get_code(_request_timeout=5).git_version
+        nodes = client.CoreV1Api(api).list_node(_request_timeout=5).items
+    except Exception as problem:  # urllib3 and ApiException alike: the API server does not answer
+        raise StepFailed(f"the kind cluster's API server does not answer: {problem}") from None
+    finally:
+        api.close()
+    return server, str(version), [api.sanitize_for_serialization(node) for node in nodes]

@@ -1,0 +1,250 @@
+"""Starting a learner's kernel: jailed, with the student's identity only, and fast.
+
+Starting a Python kernel the usual way costs about a second and a half of CPU: a new interpreter
+imports ipykernel, then the notebook imports ``course`` and the ``kubernetes`` client, whose models
+are built on first use. For a class that is most of the grading time. The class grader instead
+*forks* the kernel from its grading job, whose process was itself forked from a zygote that imported
+all of that once (:mod:`course.classroom._zygote`). A forked kernel shares those pages and starts in
+milliseconds.
+
+The fork happens first thing in the job, before the job reads any credential, so the kernel's memory
+holds no secret: :class:`PreforkedKernel` is a child that waits on a pipe. When nbgrader's Execute
+starts "the kernel", :class:`SandboxedKernelManager` hands that child the jail policy and the
+kernel's arguments instead of spawning a process; the child enters the jail
+(:func:`course.classroom._jail.enter_jail`) and becomes an ipykernel. Without a waiting child (or for
+a kernel that is not ipykernel) the manager falls back to spawning
+``python -m course.classroom._jail POLICY -- <kernel command>``: slower, just as jailed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+from course.classroom._jail import JailPolicy, enter_jail
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ForkedProcess:
+    """Enough of ``subprocess.Popen`` for jupyter_client to watch, signal and reap a forked kernel."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.02)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class PreforkedKernel:
+    """A child forked while the job is still clean, waiting to be told how to become the kernel."""
+
+    def __init__(self, pid: int, pipe: int) -> None:
+        self.pid = pid
+        self._pipe = pipe
+
+    @classmethod
+    def fork(cls) -> PreforkedKernel:
+        """Fork now. Call before the process reads secrets or starts threads (it checks the latter)."""
+        if threading.active_count() != 1:
+            raise RuntimeError("a kernel can only be pre-forked from a single-threaded process")
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(write_end)
+            _become_kernel(read_end)  # never returns
+        os.close(read_end)
+        return cls(pid, write_end)
+
+    def launch(self, request: dict[str, Any]) -> ForkedProcess:
+        """Send the jail policy and kernel arguments; the child becomes the kernel."""
+        data = json.dumps(request).encode()
+        while data:
+            data = data[os.write(self._pipe, data) :]
+        self.discard()
+        return ForkedProcess(self.pid)
+
+    def discard(self) -> None:
+        """Close the pipe: a child that got no request exits."""
+        if self._pipe >= 0:
+            os.close(self._pipe)
+            self._pipe = -1
+
+
+def _become_kernel(pipe: int) -> None:
+    """In the pre-forked child: wait for the request, enter the jail, run ipykernel; never return."""
+    code = 1
+    try:
+        os.setsid()  # its own process group: jupyter_client interrupts and kills the group
+        ctypes_prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        chunks = []
+        while chunk := os.read(pipe, 65536):
+            chunks.append(chunk)
+        os.close(pipe)
+        if not chunks:
+            os._exit(0)
+        request = json.loads(b"".join(chunks))
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 65536)
+        enforced = enter_jail(JailPolicy(**request["policy"]))
+        Path(request["report"]).write_text(json.dumps(enforced))
+        from course.classroom._ipykernel import launch
+
+        launch(request["argv"])
+        code = 0
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def ctypes_prctl(option: int, value: int) -> None:
+    """``prctl(option, value)``; failures are ignored (an extra safety net, not the jail itself)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+@dataclass
+class KernelPlan:
+    """How the next kernel of this job starts: filled by the job, completed by ``ClassroomSandbox``."""
+
+    kernel_dir: Path
+    student_kubeconfig: Path
+    api_ports: list[int]
+    read_paths: list[str]
+    """Folders the kernel may read (:func:`~course.classroom._jail.system_read_paths`, computed once)."""
+    bin_dir: str
+    """The course's binaries (kubectl), first on the kernel's PATH."""
+    cache_dir: str
+    """``K8S_COURSE_CACHE`` for the kernel, so that ``course`` finds the same kubectl."""
+    require_landlock: bool = True
+    preforked: list[PreforkedKernel] = field(default_factory=list)
+    policy: JailPolicy | None = None
+    pids: list[int] = field(default_factory=list)
+    """Every kernel started, so the job (and the coordinator, on a timeout) can end them."""
+
+    def record(self, pid: int) -> None:
+        """Remember a kernel's process group, here and in ``kernel.pids`` (read by the coordinator)."""
+        self.pids.append(pid)
+        pids = [kernel.pid for kernel in self.preforked] + self.pids
+        (self.kernel_dir.parent / "kernel.pids").write_text("\n".join(str(p) for p in sorted(set(pids))))
+
+    def policy_for(self, connection: Mapping[str, Any]) -> JailPolicy:
+        assert self.policy is not None, "ClassroomSandbox must run before Execute"
+        ports = [int(connection[key]) for key in ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")]
+        return replace(self.policy, bind_ports=ports, connect_ports=list(self.api_ports))
+
+
+_plan: KernelPlan | None = None
+
+
+def install_plan(plan: KernelPlan | None) -> None:
+    """Make ``plan`` the one :class:`SandboxedKernelManager` follows in this (single-job) process."""
+    global _plan
+    _plan = plan
+
+
+def current_plan() -> KernelPlan | None:
+    return _plan
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel in the jail of the current :class:`KernelPlan`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        plan = current_plan()
+        if plan is not None:  # the connection file must be inside the kernel's fence to be read
+            runtime = plan.kernel_dir / "runtime"
+            runtime.mkdir(parents=True, exist_ok=True)
+            self.connection_file = str(runtime / f"kernel-{os.getpid()}-{len(plan.pids)}.json")
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        plan = current_plan()
+        if plan is None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            return
+        provisioner = self.provisioner
+        assert isinstance(provisioner, LocalProvisioner), "the class grader starts local kernels only"
+        policy = plan.policy_for(provisioner.connection_info)
+        log = plan.kernel_dir / "kernel.log"
+        report = plan.kernel_dir / "jail.json"
+        ipykernel = kernel_cmd[1:3] == ["-m", "ipykernel_launcher"]
+        if ipykernel and plan.preforked:
+            process: Any = plan.preforked.pop(0).launch(
+                {"policy": asdict(policy), "argv": kernel_cmd[3:], "log": str(log), "report": str(report)}
+            )
+        else:
+            if ipykernel:  # the same kernel, with `!command` through pipes (see _ipykernel)
+                kernel_cmd = [kernel_cmd[0], "-m", "course.classroom._ipykernel", *kernel_cmd[3:]]
+            policy_file = policy.dump(plan.kernel_dir / "jail-policy.json")
+            with log.open("ab") as out:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "course.classroom._jail", str(policy_file), "--", *kernel_cmd],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    cwd=policy.cwd,
+                    env={"PATH": policy.env.get("PATH", "/usr/bin:/bin")},
+                    start_new_session=True,
+                )
+        plan.record(process.pid)
+        provisioner.process = process
+        provisioner.pid = provisioner.pgid = process.pid
+        provisioner.cwd = policy.cwd
+        self._reconcile_connection_info(provisioner.connection_info)

@@ -1,0 +1,178 @@
+"""Create, check and remove the students' sandboxes on the shared cluster (admin rights needed).
+
+``create_sandboxes`` is idempotent: every object is written with server-side apply, so running it
+again (after adding students to the roster, or a chapter) creates what is missing and changes
+nothing else; a chapter namespace that is new also gets the chapter's starting state, exactly as
+``course.connect`` would have made it. With ``kubeconfig_dir`` each student also gets a kubeconfig
+with a fresh token (hand it to them: on JupyterHub, point ``K8S_COURSE_KUBECONFIG`` at it).
+
+>>> students = read_roster(Path("roster.csv"))                      # doctest: +SKIP
+>>> create_sandboxes(students, ["00-setup"], Path("classroom/kubeconfigs"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from course._applying import apply
+from course._chapters import load_chapter
+from course._client import api_client
+from course.classroom._objects import (
+    CHAPTER_LABEL,
+    CLUSTER_READER,
+    GRADER_ROLE,
+    LABEL,
+    LEASE_READER,
+    STUDENT_LABEL,
+    identity_objects,
+    sandbox_objects,
+    shared_objects,
+)
+from course.classroom._tokens import binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
+from course.classroom.roster import CLASSROOM_NAMESPACE, Student
+
+T = TypeVar("T")
+_PARALLEL = 8
+"""Students prepared at once: API requests overlap, the API server does the work."""
+
+
+@dataclass
+class SandboxReport:
+    """What ``create_sandboxes`` did: new namespaces, and the kubeconfigs it wrote."""
+
+    created_namespaces: list[str] = field(default_factory=list)
+    kubeconfigs: dict[str, Path] = field(default_factory=dict)
+
+
+def _each(function: Callable[[Student], T], students: Iterable[Student]) -> list[T]:
+    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+        return list(pool.map(function, students))
+
+
+def _core() -> client.CoreV1Api:
+    return client.CoreV1Api(api_client())
+
+
+def _namespace_exists(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespace(name)
+        return True
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+
+
+def create_sandboxes(
+    students: list[Student],
+    chapters: list[str],
+    kubeconfig_dir: Path | None = None,
+    token_days: float = 30.0,
+) -> SandboxReport:
+    """Create (or complete) every student's sandbox for ``chapters``; optionally write kubeconfigs."""
+    report = SandboxReport()
+    loaded = [load_chapter(chapter) for chapter in chapters]
+    apply(shared_objects(), CLASSROOM_NAMESPACE)
+    core = _core()
+    cluster = cluster_entry() if kubeconfig_dir else {}
+
+    def prepare(student: Student) -> tuple[list[str], Path | None]:
+        apply(identity_objects(student), CLASSROOM_NAMESPACE)
+        created = []
+        for chapter in loaded:
+            namespace = student.namespace(chapter.id)
+            new = not _namespace_exists(core, namespace)
+            apply(sandbox_objects(student, chapter.id), namespace)
+            if new:
+                created.append(namespace)
+                if chapter.starting_state:
+                    apply(list(chapter.starting_state), namespace)
+        if kubeconfig_dir is None:
+            return created, None
+        secret = binding_secret(core, student.session_secret, student.label, renew=False)
+        token, _ = request_token(core, student.service_account, secret, int(token_days * 86400))
+        return created, write_kubeconfig(kubeconfig_dir / f"{student.id}.kubeconfig", cluster, student.id, token)
+
+    for student, (created, path) in zip(students, _each(prepare, students), strict=True):
+        report.created_namespaces += created
+        if path is not None:
+            report.kubeconfigs[student.id] = path
+    return report
+
+
+def missing_sandboxes(students: list[Student], chapter: str) -> list[Student]:
+    """The students who have no sandbox namespace for ``chapter`` yet (one list request)."""
+    selector = f"{LABEL}=sandbox,{CHAPTER_LABEL}={chapter}"
+    present = set(_namespaces(_core(), selector))
+    return [student for student in students if student.namespace(chapter) not in present]
+
+
+def revoke_sessions(students: list[Student]) -> None:
+    """Invalidate every kubeconfig handed to these students (``create`` with kubeconfigs issues new ones)."""
+    core = _core()
+    _each(lambda student: revoke(core, student.session_secret), students)
+
+
+def delete_sandboxes(students: list[Student] | None, chapters: list[str] | None = None) -> list[str]:
+    """Delete sandboxes: of ``students`` (all students when None), of ``chapters`` (all when None).
+
+    With neither, the whole classroom goes: identities, shared roles and every student namespace.
+    Namespaces are deleted in the background (the namespace controller empties them); the names are
+    returned.
+    """
+    core = _core()
+    selectors = [f"{LABEL}=sandbox"]
+    if students is not None:
+        selectors = [f"{LABEL}=sandbox,{STUDENT_LABEL}={student.label}" for student in students]
+    if chapters is not None:
+        selectors = [f"{selector},{CHAPTER_LABEL}={chapter}" for selector in selectors for chapter in chapters]
+    doomed = sorted({name for selector in selectors for name in _namespaces(core, selector)})
+    _each_name(core.delete_namespace, doomed)
+    if chapters is None:
+        for student in students or []:
+            for secret in (student.session_secret, student.grading_secret):
+                revoke(core, secret)
+            _ignore_missing(
+                partial(core.delete_namespaced_service_account, student.service_account, CLASSROOM_NAMESPACE)
+            )
+    if students is None and chapters is None:
+        _delete_shared(core)
+        doomed.append(CLASSROOM_NAMESPACE)
+    return doomed
+
+
+def _delete_shared(core: client.CoreV1Api) -> None:
+    rbac = client.RbacAuthorizationV1Api(api_client())
+    _ignore_missing(partial(core.delete_namespace, CLASSROOM_NAMESPACE))
+    _ignore_missing(partial(rbac.delete_cluster_role_binding, CLUSTER_READER))
+    for role in (CLUSTER_READER, GRADER_ROLE):
+        _ignore_missing(partial(rbac.delete_cluster_role, role))
+    _ignore_missing(partial(rbac.delete_namespaced_role_binding, LEASE_READER, "kube-system"))
+    _ignore_missing(partial(rbac.delete_namespaced_role, LEASE_READER, "kube-system"))
+
+
+def _namespaces(core: client.CoreV1Api, selector: str) -> list[str]:
+    """The names of the namespaces that match a label selector."""
+    items = core.list_namespace(label_selector=selector).items
+    return [ns.metadata.name for ns in items if ns.metadata and ns.metadata.name]
+
+
+def _each_name(function: Callable[[str], Any], names: list[str]) -> None:
+    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+        list(pool.map(lambda name: _ignore_missing(lambda: function(name)), names))
+
+
+def _ignore_missing(action: Callable[[], Any]) -> None:
+    try:
+        action()
+    except ApiException as error:
+        if error.status != 404:
+            raise

@@ -1,0 +1,376 @@
+"""The class grader on the sim cluster: sandboxes, RBAC, and a class of honest and hostile submissions.
+
+One class is graded once (the ``graded`` fixture) with every case of ``classroom_cases``: three honest
+submissions and one per attack. Each test then checks one thing about that run: the grade of a
+case, that its attacks were refused by the API server or the jail, that a bystander's work is intact,
+and that the honest grades equal plain ``nbgrader autograde``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from course.classroom.grader import ClassReport, grade_class
+from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
+from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
+from course.grading import scratch_course
+
+from .classroom_cases import CASES, CHAPTER, Case
+
+BYSTANDER = Student("bystander")
+
+
+def _nbgrader(root: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=root, check=True, capture_output=True, stdin=subprocess.DEVNULL
+    )
+
+
+def _course(into: Path) -> Path:
+    root = scratch_course(into, [CHAPTER])
+    _nbgrader(root, "generate_assignment", CHAPTER, "--force")
+    return root
+
+
+def _submit(root: Path, student: str, case: Case, where: dict[str, str]) -> None:
+    released = nbformat.read(root / "release" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    source = nbformat.read(root / "source" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    notebook = case.build(released, source, where)
+    target = root / "submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, str):
+        target.write_text(notebook)
+    else:
+        nbformat.write(notebook, target)
+
+
+def _as(kubeconfig: Path) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def _admin() -> client.CoreV1Api:
+    from course._client import api_client
+
+    return client.CoreV1Api(api_client())
+
+
+def _etcd_port() -> str:
+    from course._paths import state_dir
+
+    documents = yaml.safe_load_all((state_dir() / "kwok" / "clusters" / "course" / "kwok.yaml").read_text())
+    kwok = next(document for document in documents if document and document.get("kind") == "KwokctlConfiguration")
+    etcd = next(component for component in kwok["components"] if component["name"] == "etcd")
+    return str(next(port["port"] for port in etcd["ports"] if port["name"] == "http"))
+
+
+# -- the roster: no cluster needed --------------------------------------------------------------
+def test_roster_reads_nbgrader_csv_and_plain_lists(tmp_path: Path) -> None:
+    (tmp_path / "nbgrader.csv").write_text("id,first_name,last_name,email\nKim_Min-ji,Min-ji,Kim,\nada,Ada,L,\n")
+    (tmp_path / "plain.csv").write_text("ada\nbob\n\nada\n")
+    assert [s.id for s in read_roster(tmp_path / "nbgrader.csv")] == ["Kim_Min-ji", "ada"]
+    assert [s.id for s in read_roster(tmp_path / "plain.csv")] == ["ada", "bob"]
+    assert Student("Kim_Min-ji").namespace(CHAPTER) == "kim-min-ji-00-setup"
+
+
+def test_roster_refuses_ids_that_would_share_a_namespace() -> None:
+    with pytest.raises(RosterError, match="share"):
+        students_from(["Kim.Min", "kim-min"])
+    with pytest.raises(RosterError, match="no letter"):
+        students_from(["..."])
+
+
+# -- sandboxes and RBAC -------------------------------------------------------------------------
+def _sandbox_objects(student: Student) -> dict[str, str]:
+    """Every object of a student's sandbox, by kind/name, with its resourceVersion."""
+    core, rbac = _admin(), client.RbacAuthorizationV1Api(_admin().api_client)
+    namespace = student.namespace(CHAPTER)
+    found = {f"Namespace/{namespace}": core.read_namespace(namespace).metadata.resource_version}
+    for kind, items in (
+        ("RoleBinding", rbac.list_namespaced_role_binding(namespace).items),
+        ("ResourceQuota", core.list_namespaced_resource_quota(namespace).items),
+        ("LimitRange", core.list_namespaced_limit_range(namespace).items),
+    ):
+        found.update({f"{kind}/{item.metadata.name}": item.metadata.resource_version for item in items})
+    account = core.read_namespaced_service_account(student.service_account, CLASSROOM_NAMESPACE)
+    found[f"ServiceAccount/{student.service_account}"] = account.metadata.resource_version
+    return found
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_sandbox_creation_is_idempotent(tmp_path: Path) -> None:
+    students = students_from(["idem-a", "idem-b"])
+    first = create_sandboxes(students, [CHAPTER], tmp_path)
+    before = {s.id: _sandbox_objects(s) for s in students}
+    again = create_sandboxes(students, [CHAPTER], tmp_path)
+    assert sorted(first.created_namespaces) == ["idem-a-00-setup", "idem-b-00-setup"]
+    assert again.created_namespaces == []
+    assert {s.id: _sandbox_objects(s) for s in students} == before  # not one object was rewritten
+    assert len(before["idem-a"]) == 6  # namespace, 2 RoleBindings, quota, limits, ServiceAccount
+
+
+DENIED: list[tuple[str, str, str, str]] = [
+    # (namespace, verb, group/resource[/subresource], why)
+    ("other-00-setup", "list", "/pods", "another student's Pods"),
+    ("other-00-setup", "delete", "/pods", "another student's Pods"),
+    ("other-00-setup", "create", "apps/deployments", "another student's namespace"),
+    ("other-00-setup", "get", "/secrets", "another student's Secrets"),
+    ("kube-system", "list", "/secrets", "the cluster's Secrets"),
+    ("kube-system", "list", "/pods", "kube-system"),
+    ("default", "create", "/pods", "the default namespace"),
+    (CLASSROOM_NAMESPACE, "create", "/serviceaccounts/token", "tokens of other identities"),
+    (CLASSROOM_NAMESPACE, "delete", "/serviceaccounts", "identities"),
+    ("", "create", "/namespaces", "new namespaces"),
+    ("", "create", "rbac.authorization.k8s.io/clusterroles", "cluster roles"),
+    ("", "create", "rbac.authorization.k8s.io/clusterrolebindings", "cluster role bindings"),
+    ("", "create", "/persistentvolumes", "PersistentVolumes"),
+    ("", "delete", "/nodes", "Nodes"),
+    ("", "create", "apiextensions.k8s.io/customresourcedefinitions", "CRDs"),
+    ("mine-00-setup", "delete", "/namespaces", "its own namespace"),
+    ("mine-00-setup", "update", "/resourcequotas", "its own quota"),
+    ("mine-00-setup", "delete", "/limitranges", "its own limits"),
+    ("mine-00-setup", "create", "rbac.authorization.k8s.io/rolebindings", "RBAC in its namespace"),
+]
+ALLOWED = [
+    ("mine-00-setup", "create", "/pods"),
+    ("mine-00-setup", "delete", "/secrets"),
+    ("mine-00-setup", "create", "apps/deployments"),
+    ("", "list", "/nodes"),
+    ("kube-system", "list", "coordination.k8s.io/leases"),
+]
+
+
+def _review(api: client.ApiClient, namespace: str, verb: str, what: str) -> bool:
+    group, resource = what.split("/", 1)
+    resource, _, subresource = resource.partition("/")
+    attributes = client.V1ResourceAttributes(
+        namespace=namespace or None, verb=verb, group=group, resource=resource, subresource=subresource or None
+    )
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
+    return bool(client.AuthorizationV1Api(api).create_self_subject_access_review(review).status.allowed)
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_student_kubeconfig_is_refused_outside_its_namespace(tmp_path: Path) -> None:
+    mine, other = students_from(["mine", "other"])
+    report = create_sandboxes([mine, other], [CHAPTER], tmp_path)
+    api = _as(report.kubeconfigs["mine"])
+    denied = [(ns, verb, what) for ns, verb, what, _ in DENIED if _review(api, ns, verb, what)]
+    assert denied == [], "allowed, and should not be"
+    assert [entry for entry in ALLOWED if not _review(api, *entry)] == [], "refused, and should be allowed"
+
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    calls = {
+        "list another student's Pods": lambda: core.list_namespaced_pod("other-00-setup"),
+        "read kube-system's Secrets": lambda: core.list_namespaced_secret("kube-system"),
+        "create a Namespace": lambda: core.create_namespace({"metadata": {"name": "mine-extra"}}),
+        "create a PersistentVolume": lambda: core.create_persistent_volume(
+            {
+                "metadata": {"name": "mine-pv"},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/"}},
+            }
+        ),
+        "create a ClusterRole": lambda: rbac.create_cluster_role({"metadata": {"name": "mine-admin"}}),
+        "delete its own namespace": lambda: core.delete_namespace("mine-00-setup"),
+        "raise its own quota": lambda: core.patch_namespaced_resource_quota(
+            "k8s-course-quota", "mine-00-setup", {"spec": {"hard": {"pods": "1000"}}}
+        ),
+        "mint a token for another student": lambda: core.create_namespaced_service_account_token(
+            other.service_account, CLASSROOM_NAMESPACE, {"spec": {"audiences": []}}
+        ),
+    }
+    statuses = {}
+    for what, call in calls.items():
+        try:
+            call()
+            statuses[what] = 200
+        except ApiException as error:
+            statuses[what] = error.status
+    assert statuses == dict.fromkeys(calls, 403)
+    pod = {"metadata": {"name": "mine"}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}
+    assert core.create_namespaced_pod("mine-00-setup", pod).metadata.name == "mine"  # its own namespace works
+    delete_sandboxes([mine, other])
+
+
+# -- one class, graded once ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bystander(sim_cluster: Path) -> dict[str, str]:
+    """A student who is not graded now, whose namespace holds the Pods the checks look for."""
+    create_sandboxes([BYSTANDER], [CHAPTER])
+    core, namespace = _admin(), BYSTANDER.namespace(CHAPTER)
+    uids = {}
+    for name, labels, image in (
+        ("hello", {"app": "hello"}, "nginx:1.27"),
+        ("greeter", {"app": "greeter", "tier": "demo"}, "busybox:1.36"),
+    ):
+        pod = {"metadata": {"name": name, "labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}}
+        try:
+            uids[name] = core.create_namespaced_pod(namespace, pod).metadata.uid
+        except ApiException:
+            uids[name] = core.read_namespaced_pod(name, namespace).metadata.uid
+    return uids
+
+
+@pytest.fixture(scope="module")
+def graded(sim_cluster: Path, bystander: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> ClassReport:
+    import os
+
+    root = _course(tmp_path_factory.mktemp("class"))
+    where = {
+        "bystander": BYSTANDER.namespace(CHAPTER),
+        "admin_kubeconfig": str(sim_cluster),
+        "gradebook": str(root / "gradebook.db"),
+        "etcd_port": _etcd_port(),
+        "grader_pid": str(os.getpid()),
+    }
+    for case in CASES:
+        _submit(root, case.name, case, where)
+    return grade_class(CHAPTER, root, workers=6, cell_timeout=15, timeout=240)
+
+
+def _root(report: ClassReport) -> Path:
+    return report.run_dir.parent.parent.parent
+
+
+def _attacks(report: ClassReport, student: str) -> list[str]:
+    notebook = nbformat.read(_root(report) / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    return [line for line in text.splitlines() if line.startswith("ATTACK ")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_each_submission_is_graded_correctly(graded: ClassReport, case: Case) -> None:
+    result = graded.by_student()[case.name]
+    assert result.score == case.points, (result.status, result.detail)
+    assert result.status == ("invalid" if case.name == "not-json" else "graded"), result.detail
+    if case.refused_with:
+        attacks = _attacks(graded, case.name)
+        assert attacks, "the attack did not run"
+        assert [a for a in attacks if not a.endswith(case.refused_with)] == []
+
+
+def test_no_attack_changed_anything_outside_its_namespace(graded: ClassReport, bystander: dict[str, str]) -> None:
+    core = _admin()
+    namespace = BYSTANDER.namespace(CHAPTER)
+    pods = {pod.metadata.name: pod for pod in core.list_namespaced_pod(namespace).items}
+    assert {name: pod.metadata.uid for name, pod in pods.items()} == bystander
+    assert "owned" not in (pods["hello"].metadata.labels or {})
+    rbac = client.RbacAuthorizationV1Api(core.api_client)
+    for read in (
+        lambda: core.read_namespace("cheat"),
+        lambda: rbac.read_cluster_role("cheat"),
+        lambda: rbac.read_cluster_role_binding("cheat"),
+        lambda: core.read_persistent_volume("cheat"),
+    ):
+        with pytest.raises(ApiException) as missing:
+            read()
+        assert missing.value.status == 404
+    for case in CASES:  # every graded namespace is still there, with its quota
+        core.read_namespaced_resource_quota("k8s-course-quota", Student(case.name).namespace(CHAPTER))
+
+
+def test_a_cell_printing_megabytes_is_cut_short(graded: ClassReport) -> None:
+    autograded = _root(graded) / "autograded" / "prints-megabytes" / CHAPTER / f"{CHAPTER}.ipynb"
+    assert autograded.stat().st_size < 2_000_000
+
+
+def test_grading_tokens_die_with_the_run(graded: ClassReport) -> None:
+    kubeconfig = graded.run_dir / "jobs" / "solved" / "kernel" / "kubeconfig"
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(_as(kubeconfig)).list_namespaced_pod(Student("solved").namespace(CHAPTER))
+    assert refused.value.status == 401
+
+
+def test_feedback_gradebook_and_csv_are_written(graded: ClassReport) -> None:
+    root = _root(graded)
+    assert (root / "feedback" / "solved" / CHAPTER / f"{CHAPTER}.html").is_file()
+    rows = graded.report_csv.read_text().splitlines()
+    assert rows[0] == "student,status,score,max_score,seconds,detail" and len(rows) == len(CASES) + 1
+    assert graded.export_csv is not None and "solved" in graded.export_csv.read_text()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        submissions = {case.name: gradebook.find_submission(CHAPTER, case.name) for case in CASES}
+        scores = {name: submission.score for name, submission in submissions.items()}
+        flagged = {name for name, submission in submissions.items() if submission.needs_manual_grade}
+    assert scores == {case.name: case.points for case in CASES}
+    assert flagged == {"not-json"}  # only what could not be graded waits for a human
+
+
+def _cell_scores(root: Path) -> dict[str, dict[str, float]]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        return {
+            submission.student.id: {
+                grade.name: float(grade.score) for nb in submission.notebooks for grade in nb.grades
+            }
+            for submission in gradebook.find_assignment(CHAPTER).submissions
+        }
+
+
+def test_class_grades_equal_plain_nbgrader(graded: ClassReport, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Honest work earns exactly what ``nbgrader autograde`` gives it; the tamperer fools only nbgrader."""
+    root = _course(tmp_path_factory.mktemp("serial"))
+    honest = [case for case in CASES if case.name in ("solved", "partial", "untouched")]
+    tamper = next(case for case in CASES if case.name == "tampers-with-checks")
+    for case in [*honest, tamper]:
+        _submit(root, f"serial-{case.name}", case, {})
+    _nbgrader(root, "autograde", CHAPTER)
+    serial, parallel = _cell_scores(root), _cell_scores(_root(graded))
+    assert {case.name: serial[f"serial-{case.name}"] for case in honest} == {c.name: parallel[c.name] for c in honest}
+    assert sum(serial["serial-tampers-with-checks"].values()) > 0 == sum(parallel["tampers-with-checks"].values())
+
+
+def test_the_kernel_was_jailed(graded: ClassReport) -> None:
+    result: Any = graded.by_student()["solved"]
+    assert {"files", "tcp", "no-capabilities"} <= set(result.jail), json.dumps(result.jail)
+
+
+# -- the jail and the job timeout, each on its own --------------------------------------------
+def test_the_jail_lets_a_process_read_python_but_not_the_graders_files(tmp_path: Path) -> None:
+    from course.classroom._jail import JailPolicy, landlock_available, system_read_paths
+
+    if landlock_available() < 1:
+        pytest.skip("this kernel has no Landlock")
+    secret, work = tmp_path / "admin.kubeconfig", tmp_path / "work"
+    secret.write_text("client-key-data: ...")
+    work.mkdir()
+    policy = JailPolicy(cwd=str(work), env={"PATH": "/usr/bin:/bin"}, read=system_read_paths(), write=[str(work)])
+    code = f"import json; open('mine', 'w').write('ok'); open({str(secret)!r}).read()"
+    jailed = [sys.executable, "-m", "course.classroom._jail", str(policy.dump(tmp_path / "policy.json")), "--"]
+    result = subprocess.run([*jailed, sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "PermissionError" in result.stderr
+    assert (work / "mine").read_text() == "ok"
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = _course(tmp_path_factory.mktemp("timeout"))
+    loop = next(case for case in CASES if case.name == "loops-forever")
+    for name, case in (("stuck", loop), ("finished", CASES[0])):
+        _submit(root, name, case, {})
+    report = grade_class(CHAPTER, root, workers=2, cell_timeout=120, timeout=15, feedback=False, export=False)
+    results = report.by_student()
+    assert (results["stuck"].status, results["stuck"].score) == ("timeout", 0)
+    assert (results["finished"].status, results["finished"].score) == ("graded", 8)
+    left = [pid for pid in Path("/proc").iterdir() if pid.name.isdigit() and _cwd_in(pid, report.run_dir)]
+    assert left == [], "processes of the run are still alive"
+
+
+def _cwd_in(process: Path, folder: Path) -> bool:
+    try:
+        return Path(process / "cwd").resolve().is_relative_to(folder)
+    except OSError:
+        return False

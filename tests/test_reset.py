@@ -1,0 +1,236 @@
+"""``reset`` puts a chapter back to its starting state, whatever the learner did in between.
+
+For every chapter in ``FIXES``: connect in a namespace of its own, do what a learner does (fix the
+broken objects the way the chapter's exercises ask, then add objects of one's own), check that
+connecting again keeps that work, reset with ``python -m course reset <id>``, and check that
+
+* every starting object is back exactly as its manifest declares it (the broken ones broken again),
+* nothing else is left: the learner's objects are gone, and every Pod, ReplicaSet, ... belongs to a
+  starting object.
+
+A chapter with a ``starting-state`` adds its fix to ``FIXES`` (``delete_starting_objects`` will do
+when deleting what the learner was given is test enough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import course
+from course import checks
+from course._chapters import chapter_ids, load_chapter
+from course.cli import main as course_cli
+
+pytestmark = pytest.mark.usefixtures("sim_cluster")
+
+# Objects every namespace has, made by the cluster itself.
+CLUSTER_MADE = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
+
+
+def fix_01_why_kubernetes(cluster: course.Cluster) -> None:
+    """Exercise 4: shop scaled to 3, the hand-made Pods deleted."""
+    cluster.apps.patch_namespaced_deployment_scale("shop", cluster.namespace, {"spec": {"replicas": 3}})
+    for name in ("shop-1", "shop-2", "shop-3"):
+        cluster.core.delete_namespaced_pod(name, cluster.namespace, grace_period_seconds=0)
+    cluster.wait_for("Deployment", "shop", "Ready", timeout=30)
+
+
+def fix_02_control_plane(cluster: course.Cluster) -> None:
+    """Exercise 2: settings says mode=fast; exercise 5: report requests 500m CPU and runs."""
+    cluster.core.patch_namespaced_config_map("settings", cluster.namespace, {"data": {"mode": "fast"}})
+    cluster.apps.patch_namespaced_deployment(
+        "report",
+        cluster.namespace,
+        {"spec": {"template": {"spec": {"containers": [
+            {"name": "report", "resources": {"requests": {"cpu": "500m"}}}
+        ]}}}},
+    )
+    cluster.wait_for("Deployment", "report", "Ready", timeout=30)
+
+
+def fix_03_nodes_and_pods(cluster: course.Cluster) -> None:
+    """Exercise 2: team=payments labels; exercise 3: an api Pod quarantined; exercise 4: site recreated fixed."""
+    for name in ("shop-web", "shop-api"):
+        cluster.core.patch_namespaced_pod(name, cluster.namespace, {"metadata": {"labels": {"team": "payments"}}})
+    cluster.wait_for("Deployment", "api", "Ready", timeout=30)
+    first = checks.objects("Pod", cluster.namespace, "app=api")[0]["metadata"]["name"]
+    cluster.core.patch_namespaced_pod(first, cluster.namespace, {"metadata": {"labels": {"app": "api-quarantine"}}})
+    site = next(obj for obj in load_chapter("03-nodes-and-pods").starting_state if obj["metadata"]["name"] == "site")
+    cluster.core.delete_namespaced_pod("site", cluster.namespace, grace_period_seconds=0)
+    cluster.wait_for("Pod", "site", "deleted", timeout=30)
+    fixed = {**site, "spec": {**site["spec"], "volumes": [{"name": "html", "emptyDir": {}}]}}
+    writer = fixed["spec"]["containers"][1]
+    fixed["spec"]["containers"] = [
+        fixed["spec"]["containers"][0],
+        {**writer, "volumeMounts": [{"name": "html", "mountPath": "/pages"}]},
+    ]
+    cluster.apply(fixed)
+
+
+def fix_04_workloads(cluster: course.Cluster) -> None:
+    """Exercise 4: checkout requests 500m CPU instead of 500 CPUs and becomes available."""
+    cluster.apps.patch_namespaced_deployment(
+        "checkout",
+        cluster.namespace,
+        {"spec": {"template": {"spec": {"containers": [
+            {"name": "checkout", "resources": {"requests": {"cpu": "500m"}}}
+        ]}}}},
+    )
+    cluster.wait_for("Deployment", "checkout", "Ready", timeout=30)
+
+
+def fix_04b_more_workloads(cluster: course.Cluster) -> None:
+    """Exercise 2: node-agent on every node; exercise 3: report created again with 512Mi and completed."""
+    cluster.apps.patch_namespaced_daemon_set(
+        "node-agent",
+        cluster.namespace,
+        {"spec": {"template": {"spec": {
+            "nodeSelector": None,
+            "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}],
+        }}}},
+    )
+    starting = load_chapter("04b-more-workloads").starting_state
+    report = next(obj for obj in starting if obj["metadata"]["name"] == "report")
+    cluster.batch.delete_namespaced_job("report", cluster.namespace, propagation_policy="Foreground")
+    cluster.wait_for("Job", "report", "deleted", timeout=30)
+    container = report["spec"]["template"]["spec"]["containers"][0]
+    fixed_container = {**container, "resources": {"requests": {"memory": "512Mi"}}}
+    template = report["spec"]["template"]
+    cluster.apply({**report, "spec": {**report["spec"], "template": {
+        **template, "spec": {**template["spec"], "containers": [fixed_container]}}}})
+    cluster.wait_for("Job", "report", "Complete", timeout=30)
+
+
+def fix_05_network(cluster: course.Cluster) -> None:
+    """Exercise 2: the Service shop selects the shop Pods (app=shop) and reaches both."""
+    cluster.core.patch_namespaced_service("shop", cluster.namespace, {"spec": {"selector": {"app": "shop"}}})
+    cluster.wait_for("Deployment", "shop", "Ready", timeout=30)
+    checks.expect_ready_endpoints("shop", cluster.namespace, count=2)
+
+
+def fix_06_storage(cluster: course.Cluster) -> None:
+    """Exercise 4: the claim reports-data created again with the class standard; reports runs."""
+    claim = next(obj for obj in cluster.chapter.starting_state if obj["metadata"]["name"] == "reports-data")
+    cluster.core.delete_namespaced_persistent_volume_claim("reports-data", cluster.namespace)
+    cluster.wait_for("PersistentVolumeClaim", "reports-data", "deleted", timeout=30)
+    cluster.apply({**claim, "spec": {**claim["spec"], "storageClassName": "standard"}})
+    cluster.wait_for("Deployment", "reports", "Ready", timeout=30)
+
+
+FIXES: dict[str, Callable[[course.Cluster], None]] = {
+    "01-why-kubernetes": fix_01_why_kubernetes,
+    "02-control-plane": fix_02_control_plane,
+    "03-nodes-and-pods": fix_03_nodes_and_pods,
+    "04-workloads": fix_04_workloads,
+    "04b-more-workloads": fix_04b_more_workloads,
+    "05-network": fix_05_network,
+    "06-storage": fix_06_storage,
+}
+
+
+def delete_starting_objects(cluster: course.Cluster) -> None:
+    """The fix for a chapter without its own: the learner deleted everything they were given."""
+    for obj in cluster.chapter.starting_state:
+        resource = cluster.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        resource.delete(name=obj["metadata"]["name"], namespace=cluster.namespace if resource.namespaced else None)
+
+
+def contains(found: Any, wanted: Any) -> bool:
+    """Whether ``found`` (a live object) has every field of ``wanted`` (a manifest) with its value.
+
+    The API server adds defaults (a port's protocol, a Pod's restartPolicy, ...) and appends to some
+    lists (the service-account token volume and its mounts), so only what the manifest says is
+    compared: lists item by item, from the start.
+
+    >>> contains({"ports": [{"containerPort": 80, "protocol": "TCP"}], "x": 1}, {"ports": [{"containerPort": 80}]})
+    True
+    """
+    if isinstance(wanted, dict):
+        return isinstance(found, dict) and all(k in found and contains(found[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(found, list) and len(found) >= len(wanted) and all(map(contains, found, wanted))
+    return bool(found == wanted)
+
+
+def learner_objects(cluster: course.Cluster) -> None:
+    """What a learner adds while working through a chapter: a ConfigMap, a Pod and a Deployment."""
+    cluster.apply(
+        """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: learner-notes}
+data: {note: mine}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: learner-pod, labels: {made: by-learner}}
+spec:
+  containers: [{name: pause, image: registry.k8s.io/pause:3.10}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: learner-web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {made: by-learner-web}}
+  template:
+    metadata: {labels: {made: by-learner-web}}
+    spec:
+      containers: [{name: pause, image: registry.k8s.io/pause:3.10}]
+"""
+    )
+    cluster.wait_for("Deployment", "learner-web", "Ready", timeout=30)
+
+
+def mismatches(cluster: course.Cluster) -> list[str]:
+    """How the namespace differs from the chapter's starting state (empty when it is the same)."""
+    problems = []
+    starting = {(obj["kind"], obj["metadata"]["name"]): obj for obj in cluster.chapter.starting_state}
+    for (kind, name), manifest in starting.items():
+        live = cluster.get(kind, name)
+        if live is None:
+            problems.append(f"{kind} {name} is missing")
+        elif not contains(live, {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}):
+            problems.append(f"{kind} {name} differs from its manifest")
+    for kind in sorted({kind for kind, _ in starting} | {"Pod", "ConfigMap", "Deployment", "ReplicaSet"}):
+        if not cluster.dynamic.resources.get(kind=kind).namespaced:
+            continue  # cluster-scoped objects are not the namespace's (and not emptied by reset)
+        for obj in checks.objects(kind, cluster.namespace):
+            name = obj["metadata"]["name"]
+            if (kind, name) in starting or (kind, name) in CLUSTER_MADE:
+                continue
+            chain = checks.owner_chain(obj, cluster.namespace)
+            if not any(tuple(link.split("/", 1)) in starting for link in chain):
+                problems.append(f"{kind} {name} is left over (owners: {chain or 'none'})")
+    return problems
+
+
+def test_every_chapter_with_a_starting_state_has_a_fix() -> None:
+    """A new chapter with a starting state adds its fix to FIXES, so that its reset is tested."""
+    assert [chapter for chapter in chapter_ids() if load_chapter(chapter).starting_state] == sorted(FIXES)
+
+
+@pytest.mark.parametrize("chapter", sorted(FIXES))
+def test_reset_restores_the_starting_state(chapter: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K8S_COURSE_NAMESPACE", f"reset-{chapter}")
+    cluster = course.connect(chapter, quiet=True)
+    cluster.reset()  # a namespace left from an earlier run of this test starts over too
+    assert mismatches(cluster) == []
+
+    FIXES[chapter](cluster)
+    learner_objects(cluster)
+    fixed = mismatches(cluster)
+    broken_fixed = sorted(problem for problem in fixed if "left over" not in problem)
+    assert broken_fixed, f"the fix changed no starting object: {fixed}"
+    assert "ConfigMap learner-notes is left over (owners: none)" in fixed, fixed
+
+    # Connecting again (a re-run of the first cell) keeps the learner's work ...
+    again = mismatches(course.connect(chapter, quiet=True))
+    assert sorted(problem for problem in again if "left over" not in problem) == broken_fixed
+    assert "Pod learner-pod is left over (owners: none)" in again, again
+    # ... and reset undoes it: the broken objects are broken again, the learner's objects are gone.
+    assert course_cli(["reset", chapter]) == 0
+    assert mismatches(cluster) == []

@@ -1,0 +1,158 @@
+"""The event timeline records what controllers do on the real sim cluster, and survives broken watches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+import course
+from course.pictures.timeline import Timeline
+from tests import pictures_scenario
+
+
+def deployment(name: str, replicas: int, image: str = "nginx:1.27") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": image}]},
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(sim_cluster: Path) -> Iterator[course.Cluster]:
+    with pictures_scenario.namespace("tester-timeline") as recorded:
+        yield recorded
+
+
+def changes_of(timeline: Timeline, kind: str, change: str) -> list[str]:
+    return [c.name for c in timeline.changes if c.kind == kind and c.change == change]
+
+
+def test_a_rollout_shows_the_new_replicaset_rising_and_the_old_one_falling(cluster: course.Cluster) -> None:
+    cluster.apply(deployment("roll", 2, "nginx:1.26"))
+    cluster.wait_for("Deployment", "roll", "Ready")
+    with cluster.timeline(show=False) as timeline:
+        cluster.apply(deployment("roll", 2, "nginx:1.27"))
+        cluster.wait_for("Deployment", "roll", "Ready")
+    replica_sets = {c.name for c in timeline.changes if c.kind == "ReplicaSet" and c.change != "event"}
+    assert len(replica_sets) == 2
+    assert len(changes_of(timeline, "Pod", "added")) == 2 and len(changes_of(timeline, "Pod", "deleted")) == 2
+    reasons = [c.status.label for c in timeline.changes if c.kind == "Deployment" and c.change == "event"]
+    assert reasons.count("ScalingReplicaSet") >= 4  # up, down, up, down
+    times = [c.at for c in timeline.changes]
+    assert times == sorted(times) and 0 < times[-1] <= timeline.recording.duration
+
+
+def test_a_deleted_pod_is_replaced_and_both_are_on_the_picture(cluster: course.Cluster) -> None:
+    cluster.apply(deployment("heal", 2))
+    cluster.wait_for("Deployment", "heal", "Ready")
+    victim = cluster.core.list_namespaced_pod(cluster.namespace, label_selector="app=heal").items[0].metadata.name
+    with cluster.timeline(show=False) as timeline:
+        cluster.core.delete_namespaced_pod(victim, cluster.namespace)
+        cluster.wait_for("Pod", victim, "deleted")
+        cluster.wait_for("Deployment", "heal", lambda d: d.get("status", {}).get("readyReplicas") == 2)
+    assert changes_of(timeline, "Pod", "deleted") == [victim]
+    [replacement] = changes_of(timeline, "Pod", "added")
+    assert [c.status.label for c in timeline.of("Pod", replacement) if c.change != "event"][-1] == "Ready"
+    svg = timeline.recording.to_svg()
+    assert victim[:20] in svg and replacement[:20] in svg and "SuccessfulCreate" in str(timeline.table())
+
+
+def test_a_job_runs_to_completion(cluster: course.Cluster) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "count"},
+        "spec": {
+            "completions": 2,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}},
+        },
+    }
+    with cluster.timeline(show=False) as timeline:
+        cluster.apply(job)
+        cluster.wait_for("Job", "count", "Complete")
+    states = [c.status.label for c in timeline.of("Job", "count") if c.change != "event"]
+    assert states[0] == "0/2 done" and states[-1] == "Complete"
+    assert [c.status.label for c in timeline.changes if c.kind == "Pod" and c.change == "modified"].count(
+        "Succeeded"
+    ) == 2
+
+
+def test_nothing_changed_gives_a_picture_that_says_so(cluster: course.Cluster) -> None:
+    with cluster.timeline(show=False) as timeline:
+        pass
+    assert not timeline.changes and "Nothing changed" in timeline.recording.to_svg()
+
+
+def test_watches_resume_from_the_last_resource_version(cluster: course.Cluster) -> None:
+    """One-second watches end many times during the block; no change may fall between two of them."""
+    timeline = Timeline(cluster.namespace, kinds=("Pod",), show=False, watch_seconds=1)
+    names = [f"step-{index}" for index in range(4)]
+    with timeline:
+        for name in names:
+            cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                           "spec": {"containers": [{"name": "c", "image": "busybox"}]}})  # fmt: skip
+            time.sleep(0.8)
+    assert timeline.reconnects >= 3
+    assert sorted(changes_of(timeline, "Pod", "added")) == names
+
+
+def test_a_broken_connection_is_resumed_without_losing_changes(
+    cluster: course.Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_stream = Timeline._stream
+    broken: list[str] = []
+
+    def breaks_once(self: Timeline, kind: str, resource_version: str) -> Iterator[dict[str, Any]]:
+        for event in real_stream(self, kind, resource_version):
+            yield event
+            if kind == "Pod" and not broken:
+                broken.append(resource_version)
+                raise urllib3.exceptions.ProtocolError("connection reset by peer")
+
+    monkeypatch.setattr(Timeline, "_stream", breaks_once)
+    with cluster.timeline(show=False) as timeline:
+        cluster.apply(deployment("flaky", 3))
+        cluster.wait_for("Deployment", "flaky", "Ready")
+    assert broken, "the connection was never broken"
+    assert len(changes_of(timeline, "Pod", "added")) == 3
+    ready = {c.name for c in timeline.changes if c.kind == "Pod" and c.status.label == "Ready"}
+    assert len(ready) == 3 and not changes_of(timeline, "Pod", "lost")
+
+
+def test_a_gone_resource_version_is_marked_as_lost_events_and_relisted(
+    cluster: course.Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_stream = Timeline._stream
+    expired: list[str] = []
+
+    def expires_once(self: Timeline, kind: str, resource_version: str) -> Iterator[dict[str, Any]]:
+        if kind == "Pod" and not expired:
+            expired.append(resource_version)
+            time.sleep(1.0)  # meanwhile the Pods are created: only the relist can see them
+            raise ApiException(status=410, reason="Gone: too old resource version")
+        yield from real_stream(self, kind, resource_version)
+
+    monkeypatch.setattr(Timeline, "_stream", expires_once)
+    with cluster.timeline(show=False) as timeline:
+        cluster.apply(deployment("gap", 2))
+        cluster.wait_for("Deployment", "gap", "Ready")
+    [lost] = [c for c in timeline.changes if c.change == "lost"]
+    assert lost.kind == "Pod"
+    pods = {c.name for c in timeline.changes if c.kind == "Pod" and c.change in ("added", "modified")}
+    assert len(pods) == 2
+    assert "events lost" in timeline.recording.to_svg()
