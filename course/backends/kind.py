@@ -35,9 +35,9 @@ from course._pins import load_pins
 from course._steps import StepFailed, say, step
 from course._toolchain import fetch_verified, load_toolchain
 from course.backends import CNI_LABEL, Capabilities, Status
+from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig
 from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
 from course.backends.kind_binary import ensure_kind
-from course.backends.sim import _describe_node
 
 KIND = Capabilities(containers=True, network_policy=False, load_balancer=True, ingress=True)
 """kind with its own CNI (kindnet), which stores NetworkPolicies without enforcing them."""
@@ -140,7 +140,7 @@ class KindBackend:
             running=True,
             server=server,
             version=version,
-            nodes=tuple(_describe_node(node) for node in node_objects),
+            nodes=tuple(describe_node(node) for node in node_objects),
             detail=f"Ingress at {urls}",
         )
         if self.network_policy is not None and found != self.name:
@@ -213,7 +213,8 @@ class KindBackend:
     def _finish(self, engine: Engine, kind: Path, calico: list[Path]) -> Status:
         """Kubeconfig, add-ons, then wait: every step is safe to repeat on a running cluster."""
         with step(f"Writing the course kubeconfig (context {CONTEXT})"):
-            _write_kubeconfig(_run_kind(engine, kind, "get", "kubeconfig", "--name", CLUSTER_NAME))
+            kind_config = _run_kind(engine, kind, "get", "kubeconfig", "--name", CLUSTER_NAME)
+            write_course_kubeconfig(yaml.safe_load(kind_config))
         pins = load_addon_pins()
         if calico:
             with step(f"Installing Calico {pins.calico} (Tigera operator)"):
@@ -451,19 +452,6 @@ def _start_cloud_provider(engine: Engine, image: str) -> None:
         )  # fmt: skip
     if result.returncode != 0:
         raise StepFailed(f"Could not start cloud-provider-kind: {result.stderr.strip()[-1000:]}")
-
-
-def _write_kubeconfig(text: str) -> None:
-    """kind's kubeconfig, renamed to the course's single context, at the course's place."""
-    kubeconfig = yaml.safe_load(text)
-    kubeconfig["clusters"][0]["name"] = CONTEXT
-    kubeconfig["users"][0]["name"] = CONTEXT
-    kubeconfig["contexts"] = [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}]
-    kubeconfig["current-context"] = CONTEXT
-    path = kubeconfig_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(kubeconfig, sort_keys=False))
-    path.chmod(0o600)
 
 
 def _read_cluster(engine: Engine) -> tuple[str, str, list[dict[str, Any]]]:

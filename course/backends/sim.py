@@ -20,11 +20,12 @@ from typing import Any
 
 import yaml
 
-from course._paths import CLUSTER_NAME, CONTEXT, kubeconfig_path, setup_dir, state_dir
+from course._paths import CLUSTER_NAME, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
 from course._steps import StepFailed, step
 from course._toolchain import ensure_binaries, load_toolchain
 from course.backends import Capabilities, Status
+from course.backends._nodes_and_configs import describe_node, node_ready, write_course_kubeconfig
 
 READY_TIMEOUT = 180.0
 """Seconds to wait for the API server and the Nodes: a warm start takes a few, a busy machine more."""
@@ -78,7 +79,7 @@ class SimBackend:
             running=True,
             server=config["clusters"][0]["cluster"]["server"],
             version=version.get("serverVersion", {}).get("gitVersion", "?"),
-            nodes=tuple(_describe_node(node) for node in nodes["items"]),
+            nodes=tuple(describe_node(node) for node in nodes["items"]),
         )
 
     def up(self) -> Status:
@@ -155,16 +156,8 @@ class SimBackend:
         return target
 
     def _write_kubeconfig(self) -> None:
-        """Copy kwok's kubeconfig to the course's place, with the context renamed to ``k8s-course``."""
-        config = yaml.safe_load((self.cluster_dir / "kubeconfig.yaml").read_text())
-        config["clusters"][0]["name"] = CONTEXT
-        config["users"][0]["name"] = CONTEXT
-        config["contexts"] = [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}]
-        config["current-context"] = CONTEXT
-        path = kubeconfig_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        path.chmod(0o600)
+        """Copy kwok's kubeconfig to the course's place (context ``k8s-course``)."""
+        write_course_kubeconfig(yaml.safe_load((self.cluster_dir / "kubeconfig.yaml").read_text()))
 
     def _wait_schedulable(self, bin_dir: Path) -> None:
         """Wait until every Node is Ready and the node controller has lifted its ``not-ready`` taint."""
@@ -174,7 +167,7 @@ class SimBackend:
             waiting = [
                 node["metadata"]["name"]
                 for node in nodes
-                if not _ready(node)
+                if not node_ready(node)
                 or any(t["key"] == "node.kubernetes.io/not-ready" for t in node["spec"].get("taints") or [])
             ]
             if len(nodes) == len(_node_manifests()) and not waiting:
@@ -199,17 +192,6 @@ class SimBackend:
 def _node_manifests() -> list[dict[str, Any]]:
     text = (setup_dir() / "sim" / "nodes.yaml").read_text()
     return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-def _ready(node: dict[str, Any]) -> bool:
-    conditions = node.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def _describe_node(node: dict[str, Any]) -> str:
-    labels = node["metadata"].get("labels", {})
-    role = "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker"
-    return f"{node['metadata']['name']} ({role}, {'Ready' if _ready(node) else 'NotReady'})"
 
 
 def _stop_pids(pid_dir: Path, grace: float = 5.0) -> None:
