@@ -44,7 +44,9 @@ def _replicas_ready(obj: dict[str, Any]) -> bool:
 
 def _daemons_ready(obj: dict[str, Any]) -> bool:
     status = obj.get("status", {})
-    return bool(
+    # Right after a change the status still describes the old spec until the controller observes it.
+    observed = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
+    return observed and bool(
         status.get("desiredNumberScheduled", -1)
         == status.get("numberReady", -2)
         == status.get("updatedNumberScheduled", -3)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from course._errors import CourseError
 from course._paths import kubeconfig_path, repo_root
@@ -68,16 +68,19 @@ def cluster_down() -> None:
         kubeconfig_path().unlink(missing_ok=True)
 
 
-def _lab(jupyter_args: Sequence[str]) -> int:
+def _lab(jupyter_args: Sequence[str]) -> NoReturn:
     status = cluster_up("auto")
     _print_status(status)
     notebooks = repo_root() / "notebooks"
     say(f"Opening JupyterLab on {notebooks} (stop it with Ctrl-C; the cluster keeps running)")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig_path())}
-    command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}", *jupyter_args]
+    # JupyterLab of this very environment (not whatever `jupyter` is first on PATH).
+    command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", *jupyter_args]
     if os.geteuid() == 0:  # containers often run as root; JupyterLab refuses that unless told
         command.append("--allow-root")
-    return subprocess.call(command, env=env)
+    # Become JupyterLab rather than start a child: Ctrl-C or a stopping parent then reach it directly,
+    # and no server is left behind.
+    os.execve(sys.executable, command, env)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "cluster":
             _print_status(get_backend("auto").status())
         elif args.command == "lab":
-            return _lab(extra)
+            _lab(extra)
         elif args.command == "reset":
             from course._session import connect
 

@@ -130,6 +130,9 @@ def test_lab_starts_the_cluster_and_serves_jupyterlab_on_the_notebooks(state: Pa
     finally:
         lab.terminate()
         lab.wait(timeout=30)
+    # `course lab` became JupyterLab, so stopping it left no server behind.
+    servers = [line for line in processes_under(REPO / "notebooks") if str(port) in line]
+    assert servers == []
 
 
 def test_a_failing_test_session_still_stops_its_cluster(tmp_path: Path) -> None:
