@@ -35,6 +35,7 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from course.classroom._forking import exit_flushed, redirect_to_log
 from course.classroom._jail import JailPolicy, enter_jail
 
 _PR_SET_PDEATHSIG = 1
@@ -129,12 +130,7 @@ def _become_kernel(pipe: int) -> None:
         if not chunks:
             os._exit(0)
         request = json.loads(b"".join(chunks))
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.closerange(3, 65536)
+        redirect_to_log(request["log"])
         enforced = enter_jail(JailPolicy(**request["policy"]))
         Path(request["report"]).write_text(json.dumps(enforced))
         from course.classroom._ipykernel import launch
@@ -146,10 +142,7 @@ def _become_kernel(pipe: int) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        exit_flushed(code)
 
 
 def ctypes_prctl(option: int, value: int) -> None:

@@ -14,13 +14,14 @@ on its stdin; the zygote answers ``{"started": ID, "pid": PID}`` and, when that 
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import importlib
 import json
 import os
 import select
 import sys
+
+from course.classroom._forking import exit_flushed, redirect_to_log
 
 PRELOAD = (
     "nbgrader.api",
@@ -76,12 +77,7 @@ def _start(job: str, spec: str) -> int:
     code = 1
     try:
         os.setsid()
-        log = os.open(os.path.join(os.path.dirname(spec), "job.out"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.closerange(3, 65536)
+        redirect_to_log(os.path.join(os.path.dirname(spec), "job.out"))
         from pathlib import Path
 
         from course.classroom._job import run_job
@@ -92,10 +88,7 @@ def _start(job: str, spec: str) -> int:
 
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        exit_flushed(code)
 
 
 def main() -> None:
