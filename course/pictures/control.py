@@ -237,16 +237,19 @@ def _agents(
 
 
 # -- drawing -------------------------------------------------------------------------------------
-def _chip(canvas: Canvas, component: Component, x: int, y: int, width: int = CHIP_WIDTH) -> None:
+def _chip(canvas: Canvas, component: Component, x: int, y: int, width: int = CHIP_WIDTH, small: bool = False) -> None:
+    """One component as a coloured box: its name, and its state below. ``small`` for node agents."""
+    pad, name_size, state_size = (6, 10, 9) if small else (8, 12, 10)
+    height, name_y, state_y = (CHIP_HEIGHT - 12, 14, 27) if small else (CHIP_HEIGHT, 18, 35)
     tooltip = f"{component.name}: {component.state}" + (f"\n{component.detail}" if component.detail else "")
     with canvas.group(kind="Component", name=component.name, where=component.where, tone=component.tone):
-        canvas.rect(x, y, width, CHIP_HEIGHT, FILL[component.tone], STROKE[component.tone], tooltip=tooltip)
-        canvas.text(x + 8, y + 18, component.name, size=12, weight="bold", fill=INK, role="name")
+        canvas.rect(x, y, width, height, FILL[component.tone], STROKE[component.tone], tooltip=tooltip)
+        canvas.text(x + pad, y + name_y, component.name, size=name_size, weight="bold", fill=INK, role="name")
         canvas.text(
-            x + 8,
-            y + 35,
-            fit(component.state, width - 16, 10),
-            size=10,
+            x + pad,
+            y + state_y,
+            fit(component.state, width - 2 * pad, state_size),
+            size=state_size,
             fill=STROKE[component.tone],
             role="state",
         )
@@ -303,20 +306,5 @@ def _draw(view: ControlPlane) -> str:
             canvas.rect(x, node_top, NODE_WIDTH, 24 + 3 * (CHIP_HEIGHT - 8) + 12, "#ffffff", "#cbd2d9", rx=6)
             canvas.text(x + 8, node_top + 16, fit(node, NODE_WIDTH - 16, 11), size=11, weight="bold", role="name")
         for row, agent in enumerate(agents):
-            _small_chip(canvas, agent, x + 6, node_top + 24 + row * (CHIP_HEIGHT - 8), NODE_WIDTH - 12)
+            _chip(canvas, agent, x + 6, node_top + 24 + row * (CHIP_HEIGHT - 8), NODE_WIDTH - 12, small=True)
     return canvas.svg("control-plane")
-
-
-def _small_chip(canvas: Canvas, component: Component, x: int, y: int, width: int) -> None:
-    tooltip = f"{component.name}: {component.state}" + (f"\n{component.detail}" if component.detail else "")
-    with canvas.group(kind="Component", name=component.name, where=component.where, tone=component.tone):
-        canvas.rect(x, y, width, CHIP_HEIGHT - 12, FILL[component.tone], STROKE[component.tone], tooltip=tooltip)
-        canvas.text(x + 6, y + 14, component.name, size=10, weight="bold", fill=INK, role="name")
-        canvas.text(
-            x + 6,
-            y + 27,
-            fit(component.state, width - 12, 9),
-            size=9,
-            fill=STROKE[component.tone],
-            role="state",
-        )
