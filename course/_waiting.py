@@ -42,6 +42,13 @@ def _replicas_ready(obj: dict[str, Any]) -> bool:
     )
 
 
+def _rollout_done(obj: dict[str, Any]) -> bool:
+    """A Deployment's rollout is finished, as ``kubectl rollout status`` judges it: every replica is
+    updated and available, and no old one is left."""
+    wanted = obj.get("spec", {}).get("replicas", 1)
+    return _replicas_ready(obj) and obj.get("status", {}).get("availableReplicas", 0) >= wanted
+
+
 def _daemons_ready(obj: dict[str, Any]) -> bool:
     status = obj.get("status", {})
     # Right after a change the status still describes the old spec until the controller observes it.
@@ -60,8 +67,8 @@ _NAMED: dict[tuple[str | None, str], Callable[[dict[str, Any]], bool]] = {
     ("Node", "Ready"): lambda obj: _has_condition(obj, "Ready"),
     ("Pod", "Running"): lambda obj: obj.get("status", {}).get("phase") == "Running",
     ("Pod", "Succeeded"): lambda obj: obj.get("status", {}).get("phase") == "Succeeded",
-    ("Deployment", "Ready"): _replicas_ready,
-    ("Deployment", "Available"): _replicas_ready,
+    ("Deployment", "Ready"): _rollout_done,
+    ("Deployment", "Available"): _rollout_done,
     ("ReplicaSet", "Ready"): _replicas_ready,
     ("StatefulSet", "Ready"): _replicas_ready,
     ("DaemonSet", "Ready"): _daemons_ready,
