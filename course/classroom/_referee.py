@@ -7,8 +7,10 @@ So the class grader does not take the kernel's word for it. Each time nbgrader r
 "autograder tests" cell, the grader
 
 1. asks the learner's kernel for the *values* of the names the check reads but does not define
-   (``worker_nodes`` in chapter 00): ``repr`` of each, parsed back with ``ast.literal_eval``, so only
-   plain data (strings, numbers, lists, dicts, ...) crosses over, never code or objects;
+   (``worker_nodes`` in chapter 00, or ``globals().get("deleted_pod")``) as text, parsed back with
+   ``ast.literal_eval``: only plain data (strings, numbers, lists, dicts, ...) crosses over, and
+   objects of the ``kubernetes`` client as their JSON, rebuilt with the client's own model class
+   (:func:`export`), never code;
 2. runs the check's source — restored from the gradebook by nbgrader, whatever the submission says —
    in the :class:`Referee`'s own IPython shell, in the grading job, where ``course.checks`` reads the
    cluster as the read-only grader in the namespace the grader chose;
@@ -19,7 +21,8 @@ The learner's values are theirs to choose anyway (they are the answer); what the
 the check's code, the identity it reads with, or the namespace it reads.
 
 A check may therefore use: its own imports, names defined by earlier checks, ``cluster`` (a
-read-only :class:`course.Cluster` of the student's namespace) and plain-data variables of the learner.
+read-only :class:`course.Cluster` of the student's namespace) and the learner's variables that hold
+plain data or objects the ``kubernetes`` client returned.
 """
 
 from __future__ import annotations
@@ -43,17 +46,26 @@ MAX_VALUE_CHARS = 1_000_000
 
 
 def free_names(source: str) -> list[str]:
-    """The names a cell reads without defining them (builtins excluded), in sorted order.
+    """The names a cell reads without defining them (builtins excluded), in sorted order, and those
+    it looks up in ``globals()`` by name (a check does that to tell a missing answer from a wrong one).
 
     >>> free_names("from course import checks\\nchecks.expect(len(worker_nodes) == 3, 'w', 3, x)")
     ['worker_nodes', 'x']
+    >>> free_names("pod = globals().get('pod')\\nprint(pod, globals()['node'])")
+    ['node', 'pod']
     """
+    return _read_names(source)[0]
+
+
+def _read_names(source: str) -> tuple[list[str], set[str]]:
+    """:func:`free_names`, and the subset of them looked up in ``globals()``."""
     try:
         tree = ast.parse(TransformerManager().transform_cell(source))
     except SyntaxError:
-        return []
+        return [], set()
     loaded: set[str] = set()
     bound: set[str] = set()
+    looked_up: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
@@ -63,16 +75,65 @@ def free_names(source: str) -> list[str]:
             bound.add((node.asname or node.name).split(".")[0])
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
-    return sorted(loaded - bound - set(dir(builtins)))
+        looked_up.update(_globals_lookup(node))
+    return sorted((loaded - bound - set(dir(builtins))) | looked_up), looked_up
+
+
+def _is_globals_call(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "globals"
+
+
+def _globals_lookup(node: ast.AST) -> list[str]:
+    """``"name"`` in ``globals().get("name")``, ``globals()["name"]`` or ``"name" in globals()``."""
+    keys: list[ast.expr] = []
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        if _is_globals_call(node.func.value) and node.args:
+            keys.append(node.args[0])
+    elif isinstance(node, ast.Subscript) and _is_globals_call(node.value):
+        keys.append(node.slice)
+    elif isinstance(node, ast.Compare) and any(_is_globals_call(other) for other in node.comparators):
+        keys.append(node.left)
+    return [key.value for key in keys if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+
+
+_MODEL = "kubernetes.client.models"
+"""The tag of an exported ``kubernetes`` client object: ``(_MODEL, class name, JSON)``."""
+
+
+def export(value: Any) -> str:
+    """Runs in the learner's kernel: ``value`` as text the referee can read back as data.
+
+    >>> export({"replicas": 3})
+    "{'replicas': 3}"
+    >>> from kubernetes.client import V1ObjectMeta
+    >>> export(V1ObjectMeta(name="web"))
+    '(\\'kubernetes.client.models\\', \\'V1ObjectMeta\\', \\'{"name": "web"}\\')'
+    """
+    if type(value).__module__.startswith(_MODEL + ".") and hasattr(value, "to_json"):
+        return repr((_MODEL, type(value).__name__, value.to_json()))
+    return repr(value)
 
 
 def value_expressions(names: list[str]) -> dict[str, str]:
-    """The ``user_expressions`` that ask a kernel for ``repr`` of each name."""
-    return {name: f"repr({name})" for name in names}
+    """The ``user_expressions`` that ask a kernel for each name's value, through :func:`export`."""
+    export_in_kernel = f"__import__({__name__!r}, fromlist=['export']).export"
+    return {name: f"{export_in_kernel}({name})" for name in names}
+
+
+def _rebuilt(value: Any) -> Any:
+    """A tagged export of a ``kubernetes`` client object, as that object again; anything else as it is."""
+    if isinstance(value, tuple) and len(value) == 3 and value[0] == _MODEL:
+        import kubernetes.client.models
+
+        model = getattr(kubernetes.client.models, str(value[1]), None)
+        if isinstance(model, type) and model.__module__.startswith(_MODEL + "."):
+            return model.from_json(value[2])  # type: ignore[attr-defined]
+        raise ValueError(f"not a model of the kubernetes client: {value[1]!r}")
+    return value
 
 
 def parse_values(user_expressions: dict[str, Any]) -> dict[str, Any]:
-    """Turn a kernel's answers to :func:`value_expressions` into plain values; drop anything else.
+    """Turn a kernel's answers to :func:`value_expressions` into values; drop anything else.
 
     >>> parse_values({"a": {"status": "ok", "data": {"text/plain": '"[1, \\'x\\']"'}},
     ...               "b": {"status": "ok", "data": {"text/plain": "'<object at 0x1>'"}}})
@@ -86,7 +147,7 @@ def parse_values(user_expressions: dict[str, Any]) -> dict[str, Any]:
         with contextlib.suppress(ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             representation = ast.literal_eval(text)
             if isinstance(representation, str):
-                values[name] = ast.literal_eval(representation)
+                values[name] = _rebuilt(ast.literal_eval(representation))
     return values
 
 
@@ -131,11 +192,18 @@ class Referee:
         self.shell.user_ns.update(seed)
 
     def missing(self, source: str) -> list[str]:
-        """The names a check reads that the referee does not have: ask the learner's kernel."""
-        return [name for name in free_names(source) if name not in self.shell.user_ns]
+        """The names a check reads that the referee does not have, and those it looks up in
+        ``globals()`` (always asked again: the learner may have changed them since): ask the kernel."""
+        names, looked_up = _read_names(source)
+        return [name for name in names if name not in self.shell.user_ns or name in looked_up]
 
     def run(self, source: str, values: dict[str, Any]) -> list[NotebookNode]:
-        """Run one check with the learner's ``values``; return its outputs, error included."""
+        """Run one check with the learner's ``values``; return its outputs, error included.
+
+        A name the check looks up in ``globals()`` is the learner's or missing, never left over
+        from an earlier check that assigned it."""
+        for name in _read_names(source)[1] - set(values):
+            self.shell.user_ns.pop(name, None)
         self.shell.user_ns.update(values)
         self.shell.last_result = self.shell.last_error = None
         with capture_output(stdout=True, stderr=True, display=True) as captured:
