@@ -36,8 +36,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # The slowest cell of any chapter waits up to 60 s for the cluster (course.connect resets a
 # namespace in a few seconds; wait_for defaults to 60 s). A cell that needs longer is a bug.
-c.Execute.timeout = 90
-c.Execute.allow_errors = True
+c.Execute.timeout = 90  # nbgrader's Execute always goes on after a cell's error (allow_errors)
 
 c.Autograde.autograde_preprocessors = [
     ChapterSandbox,

@@ -20,6 +20,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from course.classroom._objects import volume_binding
 from course.classroom.grader import ClassReport, grade_class
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
@@ -103,6 +104,8 @@ def _sandbox_objects(student: Student) -> dict[str, str]:
         found.update({f"{kind}/{item.metadata.name}": item.metadata.resource_version for item in items})
     account = core.read_namespaced_service_account(student.service_account, CLASSROOM_NAMESPACE)
     found[f"ServiceAccount/{student.service_account}"] = account.metadata.resource_version
+    binding = rbac.read_cluster_role_binding(volume_binding(student))
+    found[f"ClusterRoleBinding/{binding.metadata.name}"] = binding.metadata.resource_version
     return found
 
 
@@ -115,7 +118,7 @@ def test_sandbox_creation_is_idempotent(tmp_path: Path) -> None:
     assert sorted(first.created_namespaces) == ["idem-a-00-setup", "idem-b-00-setup"]
     assert again.created_namespaces == []
     assert {s.id: _sandbox_objects(s) for s in students} == before  # not one object was rewritten
-    assert len(before["idem-a"]) == 6  # namespace, 2 RoleBindings, quota, limits, ServiceAccount
+    assert len(before["idem-a"]) == 7  # namespace, 2 RoleBindings, quota, limits, ServiceAccount, volume rights
 
 
 DENIED: list[tuple[str, str, str, str]] = [
@@ -132,7 +135,7 @@ DENIED: list[tuple[str, str, str, str]] = [
     ("", "create", "/namespaces", "new namespaces"),
     ("", "create", "rbac.authorization.k8s.io/clusterroles", "cluster roles"),
     ("", "create", "rbac.authorization.k8s.io/clusterrolebindings", "cluster role bindings"),
-    ("", "create", "/persistentvolumes", "PersistentVolumes"),
+    ("", "deletecollection", "/persistentvolumes", "PersistentVolumes, all at once"),
     ("", "delete", "/nodes", "Nodes"),
     ("", "create", "apiextensions.k8s.io/customresourcedefinitions", "CRDs"),
     ("mine-00-setup", "delete", "/namespaces", "its own namespace"),
@@ -169,16 +172,22 @@ def test_student_kubeconfig_is_refused_outside_its_namespace(tmp_path: Path) -> 
     assert [entry for entry in ALLOWED if not _review(api, *entry)] == [], "refused, and should be allowed"
 
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    others_volume = "other-00-setup-pv"
+    _admin().create_persistent_volume(
+        _volume(others_volume, "/tmp/k8s-course/other-00-setup", claim_namespace="other-00-setup")
+    )
     calls = {
         "list another student's Pods": lambda: core.list_namespaced_pod("other-00-setup"),
         "read kube-system's Secrets": lambda: core.list_namespaced_secret("kube-system"),
         "create a Namespace": lambda: core.create_namespace({"metadata": {"name": "mine-extra"}}),
-        "create a PersistentVolume": lambda: core.create_persistent_volume(
-            {
-                "metadata": {"name": "mine-pv"},
-                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/"}},
-            }
+        "create a PersistentVolume": lambda: core.create_persistent_volume(_volume("mine-pv", "/tmp/k8s-course/mine")),
+        "mount a node's / with its own volume": lambda: core.create_persistent_volume(
+            _volume("mine-00-setup-pv", "/")
         ),
+        "take another student's volume name": lambda: core.create_persistent_volume(
+            _volume("other-00-setup-pv", "/tmp/k8s-course/other-00-setup", claim_namespace="other-00-setup")
+        ),
+        "delete another student's volume": lambda: core.delete_persistent_volume(others_volume),
         "create a ClusterRole": lambda: rbac.create_cluster_role({"metadata": {"name": "mine-admin"}}),
         "delete its own namespace": lambda: core.delete_namespace("mine-00-setup"),
         "raise its own quota": lambda: core.patch_namespaced_resource_quota(
@@ -198,7 +207,24 @@ def test_student_kubeconfig_is_refused_outside_its_namespace(tmp_path: Path) -> 
     assert statuses == dict.fromkeys(calls, 403)
     pod = {"metadata": {"name": "mine"}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}
     assert core.create_namespaced_pod("mine-00-setup", pod).metadata.name == "mine"  # its own namespace works
+    own = core.create_persistent_volume(_volume("mine-00-setup-pv", "/tmp/k8s-course/mine-00-setup"))
+    assert own.spec.claim_ref.namespace == "mine-00-setup"  # and so does the one volume it may make
     delete_sandboxes([mine, other])
+    assert [v.metadata.name for v in _admin().list_persistent_volume().items if "-00-setup-pv" in v.metadata.name] == []
+
+
+def _volume(name: str, path: str, claim_namespace: str = "mine-00-setup") -> dict[str, Any]:
+    """A PersistentVolume as chapter 06 has a learner write it, reserved for the claim ``notes``."""
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "manual",
+            "hostPath": {"path": path},
+            "claimRef": {"namespace": claim_namespace, "name": "notes"},
+        },
+    }
 
 
 # -- one class, graded once ---------------------------------------------------------------------

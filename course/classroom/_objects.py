@@ -8,14 +8,17 @@ who                       may
 the instructor (admin)    everything; creates the objects below (``class sandbox create``)
 a student (ServiceAccount ``edit`` in each of *their* chapter namespaces (the built-in role: Pods,
 ``learner-<id>``)         Deployments, Services, Secrets, ... but not RBAC, quotas or the namespace
-                          itself); read-only: Nodes, Namespaces, StorageClasses and other cluster-wide
+                          itself); one PersistentVolume per chapter namespace, ``<namespace>-pv``;
+                          read-only: Nodes, Namespaces, StorageClasses and other cluster-wide
                           kinds a chapter shows, and the control plane's Leases in ``kube-system``
 the grader                read everything (Secrets included) in student namespaces, and the same
 (``k8s-course-grader``)   cluster-wide kinds; write nothing
 ========================  ==============================================================================
 
 Everything else is a 403 from the API server: another student's namespace, ``kube-system``'s Secrets,
-creating Namespaces, ClusterRoles or PersistentVolumes. A ResourceQuota and a LimitRange (numbers in
+creating Namespaces or ClusterRoles, any PersistentVolume but the student's own. RBAC cannot limit
+``create`` by name, so that last rule is a ValidatingAdmissionPolicy (``persistent-volumes.yaml``),
+which refuses with 403 too. A ResourceQuota and a LimitRange (numbers in
 ``sandbox.yaml``) cap what one namespace may hold, and Pod Security Admission refuses privileged Pods.
 
 Students' and the grader's ServiceAccounts live in ``k8s-course-classroom``, a namespace where no
@@ -24,6 +27,7 @@ student has any right: a student can neither delete their identity nor mint toke
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,8 @@ CHAPTER_LABEL = "k8s-course/chapter"
 CLUSTER_READER = "k8s-course:cluster-reader"
 GRADER_ROLE = "k8s-course:grader"
 LEASE_READER = "k8s-course:control-plane-leases"
+STUDENT_VOLUMES = "k8s-course:student-volumes"
+VOLUME_POLICY = "k8s-course-student-volumes"
 LEARNER_BINDING = "k8s-course-learner"
 GRADER_BINDING = "k8s-course-grader"
 
@@ -64,6 +70,18 @@ def sandbox_settings() -> dict[str, Any]:
     """``sandbox.yaml``: the Pod Security level, the ResourceQuota and the LimitRange of a namespace."""
     data: dict[str, Any] = yaml.safe_load((Path(__file__).with_name("sandbox.yaml")).read_text())
     return data
+
+
+def volume_objects() -> list[Manifest]:
+    """``persistent-volumes.yaml``: who may write which PersistentVolume, for the course's chapters."""
+    from course._chapters import chapter_ids
+
+    manifests: list[Manifest] = yaml.safe_load(Path(__file__).with_name("persistent-volumes.yaml").read_text())
+    for manifest in manifests:
+        for variable in manifest.get("spec", {}).get("variables", []):
+            if variable["name"] == "chapters":
+                variable["expression"] = json.dumps(chapter_ids())  # a JSON list of strings is a CEL list
+    return manifests
 
 
 def _meta(name: str, purpose: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -132,19 +150,32 @@ def shared_objects() -> list[Manifest]:
             "roleRef": _role_ref("Role", LEASE_READER),
             "subjects": [_service_account_group()],
         },
+        *volume_objects(),
     ]
 
 
+def volume_binding(student: Student) -> str:
+    """The name of the student's ClusterRoleBinding to :data:`STUDENT_VOLUMES`."""
+    return f"{STUDENT_VOLUMES}:{student.label}"
+
+
 def identity_objects(student: Student) -> list[Manifest]:
-    """The student's ServiceAccount (in the classroom namespace, out of the student's reach)."""
+    """The student's ServiceAccount (in the classroom namespace, out of the student's reach), and
+    their right to write PersistentVolumes (which ones: see ``persistent-volumes.yaml``)."""
+    labels = {STUDENT_LABEL: student.label}
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _meta(
-                student.service_account, "identity", CLASSROOM_NAMESPACE, **{STUDENT_LABEL: student.label}
-            ),
+            "metadata": _meta(student.service_account, "identity", CLASSROOM_NAMESPACE, **labels),
             "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(volume_binding(student), "identity", **labels),
+            "roleRef": _role_ref("ClusterRole", STUDENT_VOLUMES),
+            "subjects": [_service_account_subject(student.service_account)],
         },
     ]
 

@@ -12,6 +12,7 @@ with a fresh token (hand it to them: on JupyterHub, point ``K8S_COURSE_KUBECONFI
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from course._applying import apply
 from course._chapters import load_chapter
 from course._client import api_client
+from course._errors import CourseError
 from course.classroom._objects import (
     CHAPTER_LABEL,
     CLUSTER_READER,
@@ -32,9 +34,12 @@ from course.classroom._objects import (
     LABEL,
     LEASE_READER,
     STUDENT_LABEL,
+    STUDENT_VOLUMES,
+    VOLUME_POLICY,
     identity_objects,
     sandbox_objects,
     shared_objects,
+    volume_binding,
 )
 from course.classroom._tokens import binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
 from course.classroom.roster import CLASSROOM_NAMESPACE, Student
@@ -81,6 +86,7 @@ def create_sandboxes(
     report = SandboxReport()
     loaded = [load_chapter(chapter) for chapter in chapters]
     apply(shared_objects(), CLASSROOM_NAMESPACE)
+    wait_for_volume_policy()  # before any student gets the right to write PersistentVolumes
     core = _core()
     cluster = cluster_entry() if kubeconfig_dir else {}
 
@@ -108,6 +114,44 @@ def create_sandboxes(
     return report
 
 
+def wait_for_volume_policy(timeout: float = 30.0) -> None:
+    """Wait until the API server enforces ``persistent-volumes.yaml``'s policy.
+
+    A new ValidatingAdmissionPolicy takes effect a moment after it is stored (the API server loads it
+    in the background). So ask, as a student would (a dry run, impersonating a student name with
+    every right RBAC could give, so that only the policy can refuse), for a volume no student may
+    have, until the policy is the one that refuses it.
+    """
+    api = client.ApiClient(api_client().configuration)
+    api.default_headers["Impersonate-User"] = f"system:serviceaccount:{CLASSROOM_NAMESPACE}:learner-policy-probe"
+    api.default_headers["Impersonate-Group"] = "system:masters"
+    probe = client.V1PersistentVolume(
+        metadata=client.V1ObjectMeta(name="k8s-course-policy-probe"),
+        spec=client.V1PersistentVolumeSpec(
+            capacity={"storage": "1Gi"},
+            access_modes=["ReadWriteOnce"],
+            host_path=client.V1HostPathVolumeSource(path="/"),
+        ),
+    )
+    deadline = time.monotonic() + timeout
+    with api:
+        while True:
+            try:
+                client.CoreV1Api(api).create_persistent_volume(probe, dry_run="All")
+            except ApiException as error:
+                if error.status == 403 and VOLUME_POLICY in str(error.body):
+                    return
+                if error.status != 403:
+                    raise
+            if time.monotonic() > deadline:
+                raise CourseError(
+                    f"The API server still does not enforce the policy {VOLUME_POLICY} after {timeout:.0f}s,"
+                    " so students could write any PersistentVolume.\n"
+                    "  Check that the cluster serves admissionregistration.k8s.io/v1 (Kubernetes 1.30 or newer)."
+                )
+            time.sleep(0.2)
+
+
 def missing_sandboxes(students: list[Student], chapter: str) -> list[Student]:
     """The students who have no sandbox namespace for ``chapter`` yet (one list request)."""
     selector = f"{LABEL}=sandbox,{CHAPTER_LABEL}={chapter}"
@@ -125,8 +169,8 @@ def delete_sandboxes(students: list[Student] | None, chapters: list[str] | None 
     """Delete sandboxes: of ``students`` (all students when None), of ``chapters`` (all when None).
 
     With neither, the whole classroom goes: identities, shared roles and every student namespace.
-    Namespaces are deleted in the background (the namespace controller empties them); the names are
-    returned.
+    Namespaces are deleted in the background (the namespace controller empties them), and so is the
+    PersistentVolume a student made for each (``<namespace>-pv``); the names are returned.
     """
     core = _core()
     selectors = [f"{LABEL}=sandbox"]
@@ -136,13 +180,16 @@ def delete_sandboxes(students: list[Student] | None, chapters: list[str] | None 
         selectors = [f"{selector},{CHAPTER_LABEL}={chapter}" for selector in selectors for chapter in chapters]
     doomed = sorted({name for selector in selectors for name in _namespaces(core, selector)})
     _each_name(core.delete_namespace, doomed)
+    _each_name(core.delete_persistent_volume, [f"{namespace}-pv" for namespace in doomed])
     if chapters is None:
+        rbac = client.RbacAuthorizationV1Api(api_client())
         for student in students or []:
             for secret in (student.session_secret, student.grading_secret):
                 revoke(core, secret)
             _ignore_missing(
                 partial(core.delete_namespaced_service_account, student.service_account, CLASSROOM_NAMESPACE)
             )
+            _ignore_missing(partial(rbac.delete_cluster_role_binding, volume_binding(student)))
     if students is None and chapters is None:
         _delete_shared(core)
         doomed.append(CLASSROOM_NAMESPACE)
@@ -151,10 +198,15 @@ def delete_sandboxes(students: list[Student] | None, chapters: list[str] | None 
 
 def _delete_shared(core: client.CoreV1Api) -> None:
     rbac = client.RbacAuthorizationV1Api(api_client())
+    admission = client.AdmissionregistrationV1Api(api_client())
     _ignore_missing(partial(core.delete_namespace, CLASSROOM_NAMESPACE))
     _ignore_missing(partial(rbac.delete_cluster_role_binding, CLUSTER_READER))
-    for role in (CLUSTER_READER, GRADER_ROLE):
+    bindings = rbac.list_cluster_role_binding(label_selector=f"{LABEL}=identity").items  # students' volume rights
+    _each_name(rbac.delete_cluster_role_binding, [b.metadata.name for b in bindings if b.metadata and b.metadata.name])
+    for role in (CLUSTER_READER, GRADER_ROLE, STUDENT_VOLUMES):
         _ignore_missing(partial(rbac.delete_cluster_role, role))
+    _ignore_missing(partial(admission.delete_validating_admission_policy_binding, VOLUME_POLICY))
+    _ignore_missing(partial(admission.delete_validating_admission_policy, VOLUME_POLICY))
     _ignore_missing(partial(rbac.delete_namespaced_role_binding, LEASE_READER, "kube-system"))
     _ignore_missing(partial(rbac.delete_namespaced_role, LEASE_READER, "kube-system"))
 

@@ -1,0 +1,62 @@
+"""Every chapter through the class grader: the sandbox leaves room for every solution.
+
+A student's sandbox has a quota, a LimitRange, the ``edit`` role and a PersistentVolume policy; a
+chapter whose solution needs more (more Pods than the quota, a volume the policy refuses, a
+cluster-scoped object) would cost a student points that plain ``nbgrader autograde`` gives. So each
+chapter is graded here with :func:`course.classroom.grader.grade_class`, as a class of two: the
+solution must earn every point, the untouched notebook none.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course._chapters import chapter_ids
+from course.classroom.grader import grade_class
+from course.classroom.samples import exercises, solve
+from course.grading import scratch_course
+
+SOLVED, UNTOUCHED = "all-solved", "untouched"
+
+
+@pytest.fixture(scope="module")
+def course_root(sim_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A course root with every chapter released, as an instructor's would be."""
+    root = scratch_course(tmp_path_factory.mktemp("chapters"), chapter_ids())
+    for chapter in chapter_ids():
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
+    return root
+
+
+def _submit(root: Path, chapter: str) -> None:
+    source = nbformat.read(root / "source" / chapter / f"{chapter}.ipynb", as_version=4)
+    released = nbformat.read(root / "release" / chapter / f"{chapter}.ipynb", as_version=4)
+    for student, solved in ((SOLVED, exercises(source)), (UNTOUCHED, [])):
+        target = root / "submitted" / student / chapter / f"{chapter}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(solve(released, source, solved), target)
+
+
+@pytest.mark.parametrize("chapter", chapter_ids())
+def test_the_class_grader_gives_the_solution_every_point_and_the_untouched_notebook_none(
+    course_root: Path, chapter: str
+) -> None:
+    _submit(course_root, chapter)
+    report = grade_class(chapter, course_root, workers=2, feedback=False, export=False)
+    results = report.by_student()
+    solved, untouched = results[SOLVED], results[UNTOUCHED]
+    assert (solved.status, untouched.status) == ("graded", "graded"), (solved.detail, untouched.detail)
+    lost = {cell: score for book in solved.notebooks.values() for cell, score in book["grades"].items() if not score}
+    assert solved.score == solved.max_score > 0, f"cells without points: {lost}"
+    assert untouched.score == 0
