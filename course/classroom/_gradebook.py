@@ -18,8 +18,12 @@ import warnings
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from course.classroom._job import JobResult
+
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook
 
 
 def db_path(course_root: Path) -> Path:
@@ -45,12 +49,18 @@ def known_notebooks(database: Path, assignment: str) -> list[str] | None:
             return None
 
 
-def merge(database: Path, assignment: str, result: JobResult) -> None:
-    """Record one job's result in the gradebook (the coordinator is the only caller, one at a time)."""
+def open_gradebook(database: Path) -> Gradebook:
+    """The gradebook, opened once for a whole run: a new ``Gradebook`` per result would cost a new
+    SQLAlchemy engine, and every query compiled again (0.13 s of CPU per merge instead of 0.006 s)."""
     from nbgrader.api import Gradebook
 
+    return Gradebook(f"sqlite:///{database}")
+
+
+def merge(gradebook: Gradebook, assignment: str, result: JobResult) -> None:
+    """Record one job's result in the gradebook (the coordinator is the only caller, one at a time)."""
     graded = result.status == "graded"
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{database}") as gradebook:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes about nbgrader's own session use
         gradebook.update_or_create_student(result.student)
         extra = {"timestamp": datetime.fromisoformat(result.timestamp)} if result.timestamp else {}

@@ -123,6 +123,7 @@ def run_job(spec_path: Path) -> int:
         log.info("namespace reset after %.2fs", time.monotonic() - started)
         os.environ["K8S_COURSE_KUBECONFIG"] = spec.grader_kubeconfig
         shutil.copyfile(spec.template_db, spec.job_db)
+        _one_engine_per_gradebook()
         install_plan(plan)
         graded = _autograde(spec)
         log.info("autograded after %.2fs", time.monotonic() - started)
@@ -199,6 +200,28 @@ def _private_temp(spec: JobSpec) -> None:
     os.environ["TMPDIR"] = str(temp)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(spec.kernel_dir / "runtime")
     tempfile.tempdir = None
+
+
+def _one_engine_per_gradebook() -> None:
+    """Let nbgrader reuse one SQLAlchemy engine per gradebook file in this job.
+
+    nbgrader opens the gradebook a dozen times per submission (its converters and preprocessors each
+    open their own ``Gradebook``), each time with a new engine that compiles every query again:
+    0.019 s of CPU per opening, 0.002 s with a shared engine. ``Gradebook.close`` disposes the
+    engine's connections; a disposed engine simply opens new ones the next time it is used.
+    """
+    import nbgrader.api
+    from sqlalchemy import create_engine
+
+    engines: dict[tuple[str, str], Any] = {}
+
+    def shared_engine(url: str, **options: Any) -> Any:
+        key = (str(url), repr(sorted(options.items())))
+        if key not in engines:
+            engines[key] = create_engine(url, **options)
+        return engines[key]
+
+    nbgrader.api.create_engine = shared_engine
 
 
 def _submitted(spec: JobSpec) -> Path:

@@ -34,11 +34,17 @@ PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
+    "ipykernel.debugger",  # debugpy: a hundred modules every ipykernel imports as it starts
+    "ipykernel.kernelspec",
+    "IPython.core.completerlib",
+    "tornado.queues",
+    "sqlalchemy.dialects.sqlite",
     "IPython",
     "IPython.core.interactiveshell",
     "yaml",
     "course",
     "course.checks",
+    "course.classroom._cells",
     "course.classroom._execute",
     "course.classroom._job",
     "kubernetes.dynamic",
@@ -62,8 +68,28 @@ def preload() -> None:
     import nbformat
 
     nbformat.validate(nbformat.v4.new_notebook())  # type: ignore[no-untyped-call]  # compile the schema once
+    _format_one_traceback()
     gc.freeze()
     gc.enable()
+
+
+def _format_one_traceback() -> None:
+    """Format one traceback as IPython does, so that forked processes find its caches filled.
+
+    The first traceback a process formats costs about 0.15 s of CPU: ``inspect`` maps every loaded
+    module to its file (tens of thousands of ``lstat`` calls) and ``stack_data`` parses
+    ``interactiveshell.py``, a frame of every cell. An unsolved exercise raises in the learner's
+    kernel and again in the referee, so without this each submission would pay it twice.
+    """
+    from IPython.core import interactiveshell, ultratb
+    from stack_data.core import Source
+
+    formatter = ultratb.AutoFormattedTB(mode="Context", color_scheme="Neutral")
+    try:
+        exec(compile("raise NotImplementedError()", "<zygote>", "exec"))
+    except NotImplementedError:
+        formatter.structured_traceback(*sys.exc_info())
+    Source.for_filename(interactiveshell.__file__)
 
 
 def _say(message: dict[str, object]) -> None:

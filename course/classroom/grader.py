@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -44,12 +44,15 @@ from course._errors import CourseError
 from course._paths import cache_dir
 from course._steps import say, step
 from course._toolchain import load_toolchain
-from course.classroom._gradebook import db_path, known_notebooks, merge, snapshot, write_report
+from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
 from course.classroom._jail import landlock_available, system_read_paths
 from course.classroom._job import JobResult, JobSpec
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
 from course.classroom.roster import GRADER, Student, dns_label, students_from
 from course.classroom.sandboxes import create_sandboxes, missing_sandboxes
+
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook
 
 GRADER_RUN_SECRET = "k8s-course-grader-run"
 
@@ -162,6 +165,7 @@ class ClassGrader:
         self.cluster = cluster_entry()
         self.results: list[JobResult] = []
         self.zygote: Zygote | None = None
+        self.gradebook: Gradebook | None = None
 
     # -- preparing --------------------------------------------------------------------------
     def prepare(self, students: list[Student]) -> None:
@@ -178,6 +182,7 @@ class ClassGrader:
             with step(f"Creating the sandboxes of {len(missing)} students"):
                 create_sandboxes(missing, [self.assignment])
         self.template = snapshot(db_path(self.course_root), self.run_dir / "template.db")
+        self.gradebook = open_gradebook(db_path(self.course_root))
         secret = binding_secret(self.core, GRADER_RUN_SECRET, "grader", renew=True)
         token, _ = request_token(self.core, GRADER, secret, 3600 * 6)
         self.grader_kubeconfig = write_kubeconfig(self.run_dir / "grader.kubeconfig", self.cluster, GRADER, token)
@@ -186,14 +191,16 @@ class ClassGrader:
         self.kernel_read = system_read_paths()
 
     def _warm_caches(self) -> None:
-        """Fetch API discovery once; every job and kernel starts with a copy instead of fetching it."""
+        """Fetch API discovery once, every group's resources included (a reset walks them all); every
+        job and kernel starts with a copy instead of fetching it and writing it back."""
         from kubernetes.dynamic import DynamicClient
 
         from course._session import _kubectl_binary
 
         api = api_client()
         self.discovery_name = f"osrcp-{hashlib.md5(api.configuration.host.encode()).hexdigest()}.json"
-        DynamicClient(api, cache_file=str(self.run_dir / self.discovery_name))  # type: ignore[no-untyped-call]
+        discovery = DynamicClient(api, cache_file=str(self.run_dir / self.discovery_name))  # type: ignore[no-untyped-call]
+        list(discovery.resources)  # iterating fetches every group version and writes the cache
         home = self.run_dir / "kubectl-home"
         subprocess.run(
             [_kubectl_binary(), "--kubeconfig", str(kubeconfig()), "api-resources", "-o", "name"],
@@ -293,7 +300,7 @@ class ClassGrader:
 
     def _record(self, result: JobResult) -> None:
         """Merge one result into the gradebook (this process is its only writer) and report it."""
-        merge(db_path(self.course_root), self.assignment, result)
+        merge(self.gradebook, self.assignment, result)
         self.results.append(result)
         mark = "✓" if result.status == "graded" else "✗"
         detail = "" if result.status == "graded" else f" {result.status}: {result.detail}"
@@ -314,11 +321,14 @@ class ClassGrader:
         env = {name: os.environ[name] for name in keep if name in os.environ}
         env["K8S_COURSE_STATE"] = str(self.run_dir / "no-admin-credentials-here")
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # debugpy's import-time warning about frozen modules
         return env
 
     def close(self) -> None:
         if self.zygote is not None:
             self.zygote.close()
+        if self.gradebook is not None:
+            self.gradebook.close()
         revoke(self.core, GRADER_RUN_SECRET)
 
 
