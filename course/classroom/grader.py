@@ -58,8 +58,9 @@ GRADER_RUN_SECRET = "k8s-course-grader-run"
 
 
 def default_workers() -> int:
-    """Jobs at once: a job waits on its kernel and the cluster about half the time, so two per core,
-    and never more than the memory allows (a job and its kernel take about 250 MiB between them)."""
+    """Jobs at once: a job spends much of its time waiting on its kernel and the cluster, so four per
+    core (keeping every core busy), and never more than the memory allows (a job and its kernel take
+    about 250 MiB between them at worst)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 8 << 30
     return max(2, min(4 * cpus, available // (250 << 20), 32))
