@@ -84,7 +84,7 @@ def _format_one_traceback() -> None:
     from IPython.core import interactiveshell, ultratb
     from stack_data.core import Source
 
-    formatter = ultratb.AutoFormattedTB(mode="Context", color_scheme="Neutral")
+    formatter = ultratb.AutoFormattedTB(mode="Context")  # the default colours: IPython 8 and 9 name them differently
     try:
         exec(compile("raise NotImplementedError()", "<zygote>", "exec"))
     except NotImplementedError:
