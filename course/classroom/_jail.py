@@ -39,7 +39,7 @@ from course.classroom._landlock import Fence, LandlockError, abi_version
 _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWUSER, _CLONE_NEWPID = 0x10000000, 0x20000000
 _PR_CAPBSET_DROP, _PR_SET_SECUREBITS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
-_PR_SET_DUMPABLE = 4
+_PR_SET_DUMPABLE, _PR_SET_PDEATHSIG = 4, 1
 _SECURE_NOROOT_ALL = 0xFF  # noroot, no_setuid_fixup, keep_caps, no_cap_ambient_raise, each locked
 
 
@@ -125,6 +125,9 @@ def _enter_pid_namespace() -> bool:
             return False
     child = os.fork()
     if child == 0:
+        # Dies with the waiter: a grading job that is killed takes its waiter with it (the pre-forked
+        # kernel's own death signal), and the death signal is not inherited across this fork.
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         return True
     # The waiter: interrupts are for the kernel (it gets them through the process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
