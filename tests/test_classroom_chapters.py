@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from kubernetes import client
 
 from course._chapters import chapter_ids
-from course._client import api_client
+from course._waiting import wait_for
 from course.classroom.grader import grade_class
 from course.classroom.roster import students_from
 from course.classroom.samples import exercises, solve
@@ -56,12 +54,8 @@ def _submit(root: Path, chapter: str) -> None:
 def _remove_namespaces(chapter: str) -> None:
     """Delete the class's namespaces of ``chapter`` and wait until they are gone: the session's
     cluster has room for 330 Pods, and the chapters' solutions together would fill it."""
-    students = students_from([SOLVED, UNTOUCHED])
-    doomed = set(delete_sandboxes(students, [chapter]))
-    core = client.CoreV1Api(api_client())
-    deadline = time.monotonic() + 180
-    while doomed & {ns.metadata.name for ns in core.list_namespace().items} and time.monotonic() < deadline:
-        time.sleep(1)
+    for namespace in delete_sandboxes(students_from([SOLVED, UNTOUCHED]), [chapter]):
+        wait_for("Namespace", namespace, None, "deleted", timeout=180)
 
 
 @pytest.mark.parametrize("chapter", chapter_ids())

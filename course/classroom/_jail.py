@@ -84,6 +84,11 @@ def system_read_paths() -> list[str]:
     return sorted(set(folders))
 
 
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent ends (a fork does not inherit it)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def enter_jail(policy: JailPolicy) -> list[str]:
     """Turn the calling process into a jailed one (see the module docstring); return what is enforced.
 
@@ -125,9 +130,8 @@ def _enter_pid_namespace() -> bool:
             return False
     child = os.fork()
     if child == 0:
-        # Dies with the waiter: a grading job that is killed takes its waiter with it (the pre-forked
-        # kernel's own death signal), and the death signal is not inherited across this fork.
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # Dies with the waiter, which dies with a grading job that is killed (see _kernels).
+        die_with_parent()
         return True
     # The waiter: interrupts are for the kernel (it gets them through the process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import functools
 from typing import Any
 
 from IPython.core.displayhook import DisplayHook
@@ -54,15 +55,17 @@ def free_names(source: str) -> list[str]:
     >>> free_names("pod = globals().get('pod')\\nprint(pod, globals()['node'])")
     ['node', 'pod']
     """
-    return _read_names(source)[0]
+    return list(_read_names(source)[0])
 
 
-def _read_names(source: str) -> tuple[list[str], set[str]]:
-    """:func:`free_names`, and the subset of them looked up in ``globals()``."""
+@functools.lru_cache(maxsize=256)
+def _read_names(source: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """:func:`free_names`, and the subset of them looked up in ``globals()``; parsed once per check,
+    though both :meth:`Referee.missing` and :meth:`Referee.run` need them."""
     try:
         tree = ast.parse(TransformerManager().transform_cell(source))
     except SyntaxError:
-        return [], set()
+        return (), frozenset()
     loaded: set[str] = set()
     bound: set[str] = set()
     looked_up: set[str] = set()
@@ -76,7 +79,7 @@ def _read_names(source: str) -> tuple[list[str], set[str]]:
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
         looked_up.update(_globals_lookup(node))
-    return sorted((loaded - bound - set(dir(builtins))) | looked_up), looked_up
+    return tuple(sorted((loaded - bound - set(dir(builtins))) | looked_up)), frozenset(looked_up)
 
 
 def _is_globals_call(node: ast.AST) -> bool:
