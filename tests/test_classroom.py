@@ -9,6 +9,7 @@ and that the honest grades equal plain ``nbgrader autograde``'s.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from course.classroom._kernels import PORTS_PER_KERNEL, KernelPlan, SandboxedKernelManager, install_plan, port_blocks
 from course.classroom._objects import volume_binding
 from course.classroom.grader import ClassReport, grade_class
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
@@ -363,6 +365,24 @@ def test_the_kernel_was_jailed(graded: ClassReport) -> None:
 
 
 # -- the jail and the job timeout, each on its own --------------------------------------------
+def test_each_worker_slot_starts_its_kernels_on_ports_of_its_own(tmp_path: Path) -> None:
+    [[taken_port]] = port_blocks(1, 1, start=21000)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", taken_port))  # something else holds this one
+        blocks = port_blocks(3, PORTS_PER_KERNEL, start=taken_port)
+    ports = [port for block in blocks for port in block]
+    assert len(set(ports)) == 3 * PORTS_PER_KERNEL and taken_port not in ports and max(ports) < 32768
+
+    plan = KernelPlan(tmp_path, tmp_path / "kubeconfig", [], [], "", "", ports=blocks[1] + blocks[2])
+    install_plan(plan)
+    try:
+        manager = SandboxedKernelManager(kernel_name="python3")
+    finally:
+        install_plan(None)
+    given = [manager.shell_port, manager.iopub_port, manager.stdin_port, manager.hb_port, manager.control_port]
+    assert given == blocks[1] and not manager.cache_ports  # the first kernel: the job's first five
+
+
 def test_the_jail_lets_a_process_read_python_but_not_the_graders_files(tmp_path: Path) -> None:
     from course.classroom._jail import JailPolicy, landlock_available, system_read_paths
 

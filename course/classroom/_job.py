@@ -51,6 +51,7 @@ class JobSpec:
     kernel_read: list[str] = field(default_factory=list)
     bin_dir: str = ""
     cache_dir: str = ""
+    kernel_ports: list[int] = field(default_factory=list)
 
     @property
     def kernel_dir(self) -> Path:
@@ -111,6 +112,7 @@ def run_job(spec_path: Path) -> int:
         read_paths=spec.kernel_read,
         bin_dir=spec.bin_dir,
         cache_dir=spec.cache_dir,
+        ports=spec.kernel_ports,
         require_landlock=spec.require_landlock,
         preforked=kernels,
     )

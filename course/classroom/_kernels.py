@@ -36,9 +36,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from course.classroom._forking import exit_flushed, redirect_to_log
-from course.classroom._jail import JailPolicy, enter_jail
-
-_PR_SET_PDEATHSIG = 1
+from course.classroom._jail import JailPolicy, die_with_parent, enter_jail
 
 
 class ForkedProcess:
@@ -122,7 +120,7 @@ def _become_kernel(pipe: int) -> None:
     code = 1
     try:
         os.setsid()  # its own process group: jupyter_client interrupts and kills the group
-        ctypes_prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        die_with_parent()
         chunks = []
         while chunk := os.read(pipe, 65536):
             chunks.append(chunk)
@@ -145,13 +143,6 @@ def _become_kernel(pipe: int) -> None:
         exit_flushed(code)
 
 
-def ctypes_prctl(option: int, value: int) -> None:
-    """``prctl(option, value)``; failures are ignored (an extra safety net, not the jail itself)."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-
-
 @dataclass
 class KernelPlan:
     """How the next kernel of this job starts: filled by the job, completed by ``ClassroomSandbox``."""
@@ -165,6 +156,8 @@ class KernelPlan:
     """The course's binaries (kubectl), first on the kernel's PATH."""
     cache_dir: str
     """``K8S_COURSE_CACHE`` for the kernel, so that ``course`` finds the same kubectl."""
+    ports: list[int] = field(default_factory=list)
+    """This job's own TCP ports for its kernels, :data:`PORTS_PER_KERNEL` each (see :func:`port_blocks`)."""
     require_landlock: bool = True
     preforked: list[PreforkedKernel] = field(default_factory=list)
     policy: JailPolicy | None = None
@@ -196,16 +189,55 @@ def current_plan() -> KernelPlan | None:
     return _plan
 
 
+PORTS_PER_KERNEL = 5
+"""shell, iopub, stdin, heartbeat and control."""
+
+
+def port_blocks(count: int, size: int, start: int = 20000) -> list[list[int]]:
+    """``count`` blocks of ``size`` TCP ports on 127.0.0.1, each port free now, below the range the
+    system hands out for "any free port" (so nothing else takes them by chance).
+
+    jupyter_client picks a kernel's ports by binding port 0 and letting go: within one process it
+    remembers what it handed out, but the class grader's jobs are separate processes, and two of them
+    were sometimes given the same port ("Address already in use", the kernel dead before it started).
+    The coordinator gives each worker slot a block of its own instead.
+    """
+    import socket
+
+    blocks: list[list[int]] = []
+    port = start
+    while len(blocks) < count:
+        block: list[int] = []
+        while len(block) < size:
+            if port >= 32768:
+                raise RuntimeError(f"no {count} blocks of {size} free ports between {start} and 32767")
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                    block.append(port)
+                except OSError:
+                    pass
+            port += 1
+        blocks.append(block)
+    return blocks
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel in the jail of the current :class:`KernelPlan`."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         plan = current_plan()
-        if plan is not None:  # the connection file must be inside the kernel's fence to be read
-            runtime = plan.kernel_dir / "runtime"
-            runtime.mkdir(parents=True, exist_ok=True)
-            self.connection_file = str(runtime / f"kernel-{os.getpid()}-{len(plan.pids)}.json")
+        if plan is None:
+            return
+        runtime = plan.kernel_dir / "runtime"  # the connection file must be inside the kernel's fence
+        runtime.mkdir(parents=True, exist_ok=True)
+        self.connection_file = str(runtime / f"kernel-{os.getpid()}-{len(plan.pids)}.json")
+        first = len(plan.pids) * PORTS_PER_KERNEL
+        ports = plan.ports[first : first + PORTS_PER_KERNEL]
+        if len(ports) == PORTS_PER_KERNEL:  # the job's own ports, instead of "any free one" (see port_blocks)
+            self.cache_ports = False
+            self.shell_port, self.iopub_port, self.stdin_port, self.hb_port, self.control_port = ports
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         plan = current_plan()

@@ -47,6 +47,7 @@ from course._toolchain import load_toolchain
 from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
 from course.classroom._jail import landlock_available, system_read_paths
 from course.classroom._job import JobResult, JobSpec
+from course.classroom._kernels import PORTS_PER_KERNEL, port_blocks
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
 from course.classroom.roster import GRADER, Student, dns_label, students_from
 from course.classroom.sandboxes import create_sandboxes, missing_sandboxes
@@ -211,7 +212,7 @@ class ClassGrader:
         )
         self.kubectl_cache = home / ".kube" / "cache" / "discovery"
 
-    def _job(self, student: Student) -> JobSpec:
+    def _job(self, student: Student, kernel_ports: list[int]) -> JobSpec:
         job_dir = self.run_dir / "jobs" / dns_label(student.id)
         spec = JobSpec(
             student=student.id,
@@ -228,6 +229,7 @@ class ClassGrader:
             kernel_read=self.kernel_read,
             bin_dir=str(self.toolchain.bin_dir),
             cache_dir=str(cache_dir()),
+            kernel_ports=kernel_ports,
         )
         for temp in (job_dir / "tmp", spec.kernel_dir / "home" / "tmp"):
             temp.mkdir(parents=True, mode=0o700)
@@ -246,13 +248,16 @@ class ClassGrader:
         zygote = self.zygote
         assert zygote is not None, "prepare() first"
         pending, running = deque(students), dict[str, _Running]()
+        # One block of kernel ports per worker slot, handed back when its job has exited (see port_blocks).
+        free_ports = deque(port_blocks(self.workers, PORTS_PER_KERNEL * self.notebooks))
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
-                    student = pending.popleft()
+                    student, ports = pending.popleft(), free_ports.popleft()
                     try:
-                        spec = self._job(student)
+                        spec = self._job(student, ports)
                     except (ApiException, OSError) as problem:  # this student only: record it, go on
+                        free_ports.append(ports)
                         self._record(JobResult(student=student.id, detail=f"could not prepare: {problem}"))
                         continue
                     running[student.id] = _Running(student, spec, time.monotonic())
@@ -265,6 +270,7 @@ class ClassGrader:
                         job.pid = int(event["pid"])
                     else:
                         self._finish(running.pop(job.student.id))
+                        free_ports.append(job.spec.kernel_ports)
                 self._enforce_timeouts(running.values())
         finally:
             for job in running.values():
