@@ -8,10 +8,14 @@ and that the honest grades equal plain ``nbgrader autograde``'s.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,13 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from course.classroom._kernels import PORTS_PER_KERNEL, KernelPlan, SandboxedKernelManager, install_plan, port_blocks
+from course.classroom._kernels import (
+    PORTS_PER_KERNEL,
+    KernelPlan,
+    SandboxedKernelManager,
+    install_plan,
+    reserved_port_blocks,
+)
 from course.classroom._objects import volume_binding
 from course.classroom.grader import ClassReport, grade_class
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
@@ -366,12 +376,15 @@ def test_the_kernel_was_jailed(graded: ClassReport) -> None:
 
 # -- the jail and the job timeout, each on its own --------------------------------------------
 def test_each_worker_slot_starts_its_kernels_on_ports_of_its_own(tmp_path: Path) -> None:
-    [[taken_port]] = port_blocks(1, 1, start=21000)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", taken_port))  # something else holds this one
-        blocks = port_blocks(3, PORTS_PER_KERNEL, start=taken_port)
-    ports = [port for block in blocks for port in block]
-    assert len(set(ports)) == 3 * PORTS_PER_KERNEL and taken_port not in ports and max(ports) < 32768
+    start = 21000
+    with socket.socket() as taken, reserved_port_blocks(1, PORTS_PER_KERNEL, start) as [other_graders]:
+        taken.bind(("127.0.0.1", start + PORTS_PER_KERNEL + 1))  # something else holds a port of the next block
+        with reserved_port_blocks(3, PORTS_PER_KERNEL, start) as blocks:
+            ports = [port for block in blocks for port in block]
+            assert len(set(ports)) == 3 * PORTS_PER_KERNEL and max(ports) < 32768
+            assert not {taken.getsockname()[1], *other_graders} & set(ports)
+    with reserved_port_blocks(1, PORTS_PER_KERNEL, start) as [again]:
+        assert again == other_graders  # given back when the class was graded
 
     plan = KernelPlan(tmp_path, tmp_path / "kubeconfig", [], [], "", "", ports=blocks[1] + blocks[2])
     install_plan(plan)
@@ -397,6 +410,49 @@ def test_the_jail_lets_a_process_read_python_but_not_the_graders_files(tmp_path:
     result = subprocess.run([*jailed, sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "PermissionError" in result.stderr
     assert (work / "mine").read_text() == "ok"
+
+
+def test_a_jailed_process_dies_with_its_waiter(tmp_path: Path) -> None:
+    """A grading job killed outright (out of memory, SIGKILL) must not leave its kernel running."""
+    from course.classroom._jail import JailPolicy, system_read_paths
+
+    policy = JailPolicy(cwd=str(tmp_path), env={}, read=system_read_paths(), require_landlock=False)
+    jailed = [sys.executable, "-m", "course.classroom._jail", str(policy.dump(tmp_path / "policy.json")), "--"]
+    waiter, kernel = subprocess.Popen([*jailed, "/bin/sleep", "600"]), list[int]()
+    try:
+        kernel = _eventually(lambda: _children(waiter.pid))
+        if kernel == [] and waiter.poll() is None:
+            pytest.skip("no PID namespace here: the jail runs the command itself, without a waiter")
+        waiter.kill()
+        waiter.wait(timeout=10)
+        assert _eventually(lambda: not _alive(kernel[0])), "it outlived its waiter"
+    finally:
+        for pid in kernel:  # should the test fail, it leaves nothing running either
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        waiter.kill()
+        waiter.wait(timeout=10)
+
+
+def _eventually(probe: Any, seconds: float = 10) -> Any:
+    """``probe()``'s first truthy answer within ``seconds``, else its last answer."""
+    deadline = time.monotonic() + seconds
+    while not (answer := probe()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return answer
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.is_file() else []
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting to be reaped by whoever adopted it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @pytest.mark.usefixtures("sim_cluster")

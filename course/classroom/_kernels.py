@@ -19,15 +19,18 @@ a kernel that is not ipykernel) the manager falls back to spawning
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -157,7 +160,7 @@ class KernelPlan:
     cache_dir: str
     """``K8S_COURSE_CACHE`` for the kernel, so that ``course`` finds the same kubectl."""
     ports: list[int] = field(default_factory=list)
-    """This job's own TCP ports for its kernels, :data:`PORTS_PER_KERNEL` each (see :func:`port_blocks`)."""
+    """This job's own TCP ports for its kernels, :data:`PORTS_PER_KERNEL` each (see :func:`reserved_port_blocks`)."""
     require_landlock: bool = True
     preforked: list[PreforkedKernel] = field(default_factory=list)
     policy: JailPolicy | None = None
@@ -193,33 +196,54 @@ PORTS_PER_KERNEL = 5
 """shell, iopub, stdin, heartbeat and control."""
 
 
-def port_blocks(count: int, size: int, start: int = 20000) -> list[list[int]]:
-    """``count`` blocks of ``size`` TCP ports on 127.0.0.1, each port free now, below the range the
-    system hands out for "any free port" (so nothing else takes them by chance).
+@contextlib.contextmanager
+def reserved_port_blocks(count: int, size: int, start: int = 20000) -> Iterator[list[list[int]]]:
+    """``count`` blocks of ``size`` TCP ports on 127.0.0.1, each port free now and the block reserved
+    for the caller until the ``with`` ends.
 
     jupyter_client picks a kernel's ports by binding port 0 and letting go: within one process it
     remembers what it handed out, but the class grader's jobs are separate processes, and two of them
     were sometimes given the same port ("Address already in use", the kernel dead before it started).
-    The coordinator gives each worker slot a block of its own instead.
+    The coordinator gives each worker slot a block of its own instead, below the range the system
+    hands out for "any free port" (so nothing else takes them by chance). The blocks sit at fixed
+    places (``start``, ``start + size``, ...) and each is reserved with a lock file, so two class
+    graders running at once on one machine never take the same one.
     """
-    import socket
+    locks = Path(tempfile.gettempdir()) / "k8s-course-ports"
+    if not locks.is_dir():
+        locks.mkdir(exist_ok=True)
+        with contextlib.suppress(PermissionError):
+            locks.chmod(0o1777)  # shared by every user's graders, like /tmp itself
+    with contextlib.ExitStack() as held:
+        blocks: list[list[int]] = []
+        for first in range(start, 32768 - size + 1, size):
+            if len(blocks) == count:
+                break
+            lock = os.open(locks / str(first), os.O_RDONLY | os.O_CREAT, 0o444)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another grader's
+                os.close(lock)
+                continue
+            block = list(range(first, first + size))
+            if all(_free(port) for port in block):
+                held.callback(os.close, lock)  # closing the file lets the lock go
+                blocks.append(block)
+            else:
+                os.close(lock)
+        if len(blocks) < count:
+            raise RuntimeError(f"no {count} blocks of {size} free ports between {start} and 32767")
+        yield blocks
 
-    blocks: list[list[int]] = []
-    port = start
-    while len(blocks) < count:
-        block: list[int] = []
-        while len(block) < size:
-            if port >= 32768:
-                raise RuntimeError(f"no {count} blocks of {size} free ports between {start} and 32767")
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                    block.append(port)
-                except OSError:
-                    pass
-            port += 1
-        blocks.append(block)
-    return blocks
+
+def _free(port: int) -> bool:
+    """Whether a process could bind ``port`` on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -235,7 +259,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = str(runtime / f"kernel-{os.getpid()}-{len(plan.pids)}.json")
         first = len(plan.pids) * PORTS_PER_KERNEL
         ports = plan.ports[first : first + PORTS_PER_KERNEL]
-        if len(ports) == PORTS_PER_KERNEL:  # the job's own ports, instead of "any free one" (see port_blocks)
+        if len(ports) == PORTS_PER_KERNEL:  # the job's own ports, instead of "any free one" (see reserved_port_blocks)
             self.cache_ports = False
             self.shell_port, self.iopub_port, self.stdin_port, self.hb_port, self.control_port = ports
 

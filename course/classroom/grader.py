@@ -47,7 +47,7 @@ from course._toolchain import load_toolchain
 from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
 from course.classroom._jail import landlock_available, system_read_paths
 from course.classroom._job import JobResult, JobSpec
-from course.classroom._kernels import PORTS_PER_KERNEL, port_blocks
+from course.classroom._kernels import PORTS_PER_KERNEL, reserved_port_blocks
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
 from course.classroom.roster import GRADER, Student, dns_label, students_from
 from course.classroom.sandboxes import create_sandboxes, missing_sandboxes
@@ -247,9 +247,15 @@ class ClassGrader:
     def run(self, students: list[Student]) -> None:
         zygote = self.zygote
         assert zygote is not None, "prepare() first"
-        pending, running = deque(students), dict[str, _Running]()
-        # One block of kernel ports per worker slot, handed back when its job has exited (see port_blocks).
-        free_ports = deque(port_blocks(self.workers, PORTS_PER_KERNEL * self.notebooks))
+        try:  # one block of kernel ports per worker slot, handed back when its job has exited
+            with reserved_port_blocks(self.workers, PORTS_PER_KERNEL * self.notebooks) as blocks:
+                self._schedule(deque(students), deque(blocks), zygote)
+        finally:
+            zygote.close()
+
+    def _schedule(self, pending: deque[Student], free_ports: deque[list[int]], zygote: Zygote) -> None:
+        """Keep ``workers`` jobs running until every student is graded; each job gets a free port block."""
+        running = dict[str, _Running]()
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
@@ -275,7 +281,6 @@ class ClassGrader:
         finally:
             for job in running.values():
                 self._kill(job)
-            zygote.close()
 
     def _enforce_timeouts(self, jobs: Any) -> None:
         now = time.monotonic()
