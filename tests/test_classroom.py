@@ -8,14 +8,12 @@ and that the honest grades equal plain ``nbgrader autograde``'s.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
 from course.grading import scratch_course
 
 from .classroom_cases import CASES, CHAPTER, Case
+from .processes import wait_until_gone
 
 BYSTANDER = Student("bystander")
 
@@ -418,41 +417,20 @@ def test_a_jailed_process_dies_with_its_waiter(tmp_path: Path) -> None:
 
     policy = JailPolicy(cwd=str(tmp_path), env={}, read=system_read_paths(), require_landlock=False)
     jailed = [sys.executable, "-m", "course.classroom._jail", str(policy.dump(tmp_path / "policy.json")), "--"]
-    waiter, kernel = subprocess.Popen([*jailed, "/bin/sleep", "600"]), list[int]()
+    sleeper = [sys.executable, "-c", "print('jailed', flush=True); import time; time.sleep(600)", str(tmp_path)]
+    waiter = subprocess.Popen([*jailed, *sleeper], stdout=subprocess.PIPE, text=True)
     try:
-        kernel = _eventually(lambda: _children(waiter.pid))
-        if kernel == [] and waiter.poll() is None:
+        assert waiter.stdout is not None and waiter.stdout.readline() == "jailed\n"
+        inside = Path(f"/proc/{waiter.pid}/task/{waiter.pid}/children").read_text().split()
+        if not inside:
             pytest.skip("no PID namespace here: the jail runs the command itself, without a waiter")
-        waiter.kill()
-        waiter.wait(timeout=10)
-        assert _eventually(lambda: not _alive(kernel[0])), "it outlived its waiter"
     finally:
-        for pid in kernel:  # should the test fail, it leaves nothing running either
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
         waiter.kill()
         waiter.wait(timeout=10)
-
-
-def _eventually(probe: Any, seconds: float = 10) -> Any:
-    """``probe()``'s first truthy answer within ``seconds``, else its last answer."""
-    deadline = time.monotonic() + seconds
-    while not (answer := probe()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return answer
-
-
-def _children(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in children.read_text().split()] if children.is_file() else []
-
-
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie waiting to be reaped by whoever adopted it."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    left = wait_until_gone(tmp_path, timeout=10)
+    for pid in inside if left else []:  # should the test fail, it leaves nothing running either
+        os.kill(int(pid), signal.SIGKILL)
+    assert left == [], "the jailed process outlived its waiter"
 
 
 @pytest.mark.usefixtures("sim_cluster")

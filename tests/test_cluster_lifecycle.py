@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .processes import processes_under, wait_until_gone
 
 
 def run_course(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -29,22 +30,6 @@ def run_course(state: Path, *args: str, check: bool = True) -> subprocess.Comple
     return result
 
 
-def processes_under(state: Path) -> list[str]:
-    """Command lines of running (not zombie) processes started from ``state``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            status = (proc / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if str(state) in command and status != "Z":
-            found.append(command[:120])
-    return found
-
-
 @pytest.fixture()
 def state(tmp_path: Path) -> Iterator[Path]:
     state = tmp_path / "state"
@@ -52,13 +37,6 @@ def state(tmp_path: Path) -> Iterator[Path]:
         yield state
     finally:
         run_course(state, "cluster", "down", check=False)
-
-
-def wait_until_gone(state: Path, timeout: float = 15) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while (left := processes_under(state)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
 
 
 def test_up_twice_is_a_no_op_and_down_leaves_nothing_running(state: Path) -> None:

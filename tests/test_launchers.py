@@ -21,6 +21,7 @@ import yaml
 from course._pins import load_pins
 
 from .conftest import REPO
+from .processes import processes_under
 
 # conda-forge's names for the PyPI packages the course depends on.
 CONDA_NAMES = {"kubernetes": "python-kubernetes", "pyyaml": "pyyaml"}
@@ -70,19 +71,6 @@ def test_devcontainer_is_json_with_docker_python_kubectl_and_kind_at_the_pins() 
     assert config["postStartCommand"] == "python -m course cluster up --backend kind"
     assert "--notebook-dir=notebooks" in config["postAttachCommand"]["jupyterlab"]
     assert config["remoteEnv"]["KUBECONFIG"].endswith("/.local/state/k8s-course/kubeconfig")
-
-
-def processes_under(folder: Path) -> list[str]:
-    """Command lines of running processes that mention ``folder``."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(folder) in command:
-            found.append(command)
-    return found
 
 
 def test_binder_start_in_a_clean_home_brings_the_sim_cluster_up(tmp_path: Path) -> None:
