@@ -75,15 +75,10 @@ def peak_memory() -> Iterator[list[int]]:
 
 def _course(into: Path, students: int) -> Path:
     from course.classroom.samples import write_practice_class
-    from course.grading import scratch_course
+    from course.grading import generate_assignment, scratch_course
 
     root = scratch_course(into, [CHAPTER])
-    subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment", CHAPTER, "--force"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    )
+    generate_assignment(root, CHAPTER)
     write_practice_class(root, CHAPTER, students)
     return root
 

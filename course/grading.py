@@ -88,6 +88,13 @@ def _nbgrader(course_root: Path, *args: str, timeout: float = 900) -> None:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
 
 
+def generate_assignment(course_root: Path, chapter: str) -> Path:
+    """``nbgrader generate_assignment``: write ``chapter``'s student version (solutions replaced by
+    stubs, hidden tests removed) into ``course_root/release/<chapter>``, the folder returned."""
+    _nbgrader(course_root, "generate_assignment", chapter, "--force")
+    return course_root / "release" / chapter
+
+
 def scratch_course(into: Path, chapters: list[str] | None = None) -> Path:
     """Copy the course root (config and sources only) to ``into``, so nbgrader's database and
     outputs never land in the checkout."""
@@ -109,8 +116,7 @@ def release(out_dir: Path, chapters: list[str] | None = None) -> list[Path]:
         root = scratch_course(Path(scratch), chapters)
         written = []
         for chapter in sorted(p.name for p in (root / "source").iterdir()):
-            _nbgrader(root, "generate_assignment", chapter, "--force")
-            for notebook in sorted((root / "release" / chapter).glob("*.ipynb")):
+            for notebook in sorted(generate_assignment(root, chapter).glob("*.ipynb")):
                 out_dir.mkdir(parents=True, exist_ok=True)
                 target = out_dir / notebook.name
                 shutil.copy(notebook, target)
@@ -126,7 +132,7 @@ def autograde(submission: Path, chapter: str, student: str, workdir: Path) -> Gr
     """
     root = scratch_course(workdir, [chapter])
     if not (root / "release" / chapter).exists():
-        _nbgrader(root, "generate_assignment", chapter, "--force")
+        generate_assignment(root, chapter)
     target = root / "submitted" / student / chapter / submission.name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(submission, target)

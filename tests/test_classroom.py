@@ -33,8 +33,9 @@ from course.classroom._kernels import (
 from course.classroom._objects import volume_binding
 from course.classroom.grader import ClassReport, grade_class
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
+from course.classroom.samples import source_and_released, write_submission
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
-from course.grading import scratch_course
+from course.grading import generate_assignment, scratch_course
 
 from .classroom_cases import CASES, CHAPTER, Case
 from .processes import wait_until_gone
@@ -50,20 +51,13 @@ def _nbgrader(root: Path, *args: str) -> None:
 
 def _course(into: Path) -> Path:
     root = scratch_course(into, [CHAPTER])
-    _nbgrader(root, "generate_assignment", CHAPTER, "--force")
+    generate_assignment(root, CHAPTER)
     return root
 
 
 def _submit(root: Path, student: str, case: Case, where: dict[str, str]) -> None:
-    released = nbformat.read(root / "release" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
-    source = nbformat.read(root / "source" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
-    notebook = case.build(released, source, where)
-    target = root / "submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(notebook, str):
-        target.write_text(notebook)
-    else:
-        nbformat.write(notebook, target)
+    source, released = source_and_released(root, CHAPTER)
+    write_submission(root, CHAPTER, student, case.build(released, source, where))
 
 
 def _as(kubeconfig: Path) -> client.ApiClient:

@@ -9,20 +9,17 @@ solution must earn every point, the untouched notebook none.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from course._chapters import chapter_ids
 from course._waiting import wait_for
 from course.classroom.grader import grade_class
 from course.classroom.roster import students_from
-from course.classroom.samples import exercises, solve
+from course.classroom.samples import exercises, solve, source_and_released, write_submission
 from course.classroom.sandboxes import delete_sandboxes
-from course.grading import scratch_course
+from course.grading import generate_assignment, scratch_course
 
 SOLVED, UNTOUCHED = "all-solved", "untouched"
 
@@ -32,23 +29,14 @@ def course_root(sim_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """A course root with every chapter released, as an instructor's would be."""
     root = scratch_course(tmp_path_factory.mktemp("chapters"), chapter_ids())
     for chapter in chapter_ids():
-        subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
-            cwd=root,
-            check=True,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
+        generate_assignment(root, chapter)
     return root
 
 
 def _submit(root: Path, chapter: str) -> None:
-    source = nbformat.read(root / "source" / chapter / f"{chapter}.ipynb", as_version=4)
-    released = nbformat.read(root / "release" / chapter / f"{chapter}.ipynb", as_version=4)
+    source, released = source_and_released(root, chapter)
     for student, solved in ((SOLVED, exercises(source)), (UNTOUCHED, [])):
-        target = root / "submitted" / student / chapter / f"{chapter}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(solve(released, source, solved), target)
+        write_submission(root, chapter, student, solve(released, source, solved))
 
 
 def _remove_namespaces(chapter: str) -> None:

@@ -139,18 +139,11 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _practice(args: argparse.Namespace) -> int:
-    import subprocess
-    import sys
-
     from course.classroom.samples import write_practice_class
+    from course.grading import generate_assignment
 
     if not (args.course_root / "release" / args.chapter).is_dir():
-        subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", args.chapter, "--force"],
-            cwd=args.course_root,
-            check=True,
-            capture_output=True,
-        )
+        generate_assignment(args.course_root, args.chapter)
     solved = write_practice_class(args.course_root, args.chapter, args.students)
     say(
         f"Wrote {len(solved)} submissions to {args.course_root / 'submitted'}; try: "

@@ -54,15 +54,32 @@ def write_practice_class(course_root: Path, chapter: str, size: int, prefix: str
 
     The released notebook must exist (``nbgrader generate_assignment``).
     """
-    source = _read(course_root / "source" / chapter / f"{chapter}.ipynb")
-    released = _read(course_root / "release" / chapter / f"{chapter}.ipynb")
+    source, released = source_and_released(course_root, chapter)
     names = exercises(source)
     solved = {}
     for number in range(size):
         student = f"{prefix}-{number:02d}"
         count = number % (len(names) + 1)
-        target = course_root / "submitted" / student / chapter / f"{chapter}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(solve(released, source, names[:count]), target)  # type: ignore[no-untyped-call]
+        write_submission(course_root, chapter, student, solve(released, source, names[:count]))
         solved[student] = count
     return solved
+
+
+def source_and_released(course_root: Path, chapter: str) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    """The chapter's source notebook (solutions, hidden tests) and its released student version."""
+    return (
+        _read(course_root / "source" / chapter / f"{chapter}.ipynb"),
+        _read(course_root / "release" / chapter / f"{chapter}.ipynb"),
+    )
+
+
+def write_submission(course_root: Path, chapter: str, student: str, notebook: nbformat.NotebookNode | str) -> Path:
+    """Put ``notebook`` where nbgrader looks for ``student``'s submission of ``chapter``; text is written
+    as it is (a file that is not a notebook, as students sometimes hand in)."""
+    target = course_root / "submitted" / student / chapter / f"{chapter}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, str):
+        target.write_text(notebook)
+    else:
+        nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
+    return target
