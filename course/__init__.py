@@ -15,6 +15,7 @@ Graded tests use :mod:`course.checks`.
 """
 
 from course._errors import ApiProblem, CourseError, ManifestError
+from course._paths import put_environment_first_on_path
 from course._session import Cluster, connect, namespace_for
 from course._waiting import WaitTimeout
 from course.pictures import control_plane, explain_route, owner_graph, placement_map, timeline
@@ -33,3 +34,8 @@ __all__ = [
     "placement_map",
     "timeline",
 ]
+
+# Every process that imports the course (its CLI, nbgrader with the course's config, a notebook's
+# kernel, the class grader) starts programs such as nbgrader's `alembic` from the course's own
+# environment, activated or not.
+put_environment_first_on_path()

@@ -10,6 +10,7 @@ from a learner's).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 CONTEXT = "k8s-course"
@@ -50,3 +51,27 @@ def state_dir() -> Path:
 def kubeconfig_path() -> Path:
     """The course kubeconfig, with the single context :data:`CONTEXT`."""
     return state_dir() / "kubeconfig"
+
+
+def environment_bin() -> Path:
+    """The ``bin/`` folder of the Python environment that runs the course (a venv's or conda's).
+
+    Its programs (``jupyter``, ``nbgrader``, ``alembic``, which nbgrader runs to create a gradebook)
+    belong to the course, whether or not the environment is activated. The path is not resolved: a
+    venv's ``python`` is a link to the base interpreter, whose folder holds none of them.
+    """
+    return Path(sys.executable).parent
+
+
+def put_environment_first_on_path() -> None:
+    """Make every program the course starts come from its own environment before the rest of PATH."""
+    if not sys.executable:  # an embedded interpreter knows no environment of its own
+        return
+    first = str(environment_bin())
+    entries = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry and entry != first]
+    os.environ["PATH"] = os.pathsep.join([first, *entries])
+
+
+def jupyter_config_dir(role: str) -> Path:
+    """JupyterLab settings for ``role`` (``learner`` or ``instructor``): a folder for ``JUPYTER_CONFIG_PATH``."""
+    return Path(__file__).resolve().parent / "jupyter" / role

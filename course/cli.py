@@ -4,9 +4,10 @@
                                                             start the cluster (a no-op when it runs)
     python -m course cluster down                           stop it (any backend), leave nothing running
     python -m course cluster status                         what runs, where, which version
-    python -m course lab [JUPYTER ARGS]                     cluster up, then JupyterLab on notebooks/
+    python -m course lab [--instructor] [JUPYTER ARGS]      cluster up, then JupyterLab on notebooks/
     python -m course reset CHAPTER                          restore a chapter's starting state
     python -m course toolchain [--method build|download]    fill the binary cache only
+    python -m course toolchain go                           which Go would build them (installs it if needed)
     python -m course toolchain pin                          record download checksums (maintainers)
     python -m course release [CHAPTER ...]                  regenerate notebooks/ from autograder/source/
     python -m course class sandbox|grade|practice ...       a class on one cluster: course.classroom.cli
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from course._errors import CourseError
-from course._paths import kubeconfig_path, repo_root
+from course._paths import jupyter_config_dir, kubeconfig_path, repo_root
 from course._steps import StepFailed, say, step
 from course.backends import BACKEND_NAMES, Backend, Status, all_backends, choose_backend, get_backend
 
@@ -68,12 +69,19 @@ def cluster_down() -> None:
         kubeconfig_path().unlink(missing_ok=True)
 
 
-def _lab(jupyter_args: Sequence[str]) -> NoReturn:
+def _lab(jupyter_args: Sequence[str], instructor: bool) -> NoReturn:
     status = cluster_up("auto")
     _print_status(status)
     notebooks = repo_root() / "notebooks"
+    role = "instructor" if instructor else "learner"
     say(f"Opening JupyterLab on {notebooks} (stop it with Ctrl-C; the cluster keeps running)")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path())}
+    if instructor:
+        say("Instructor view: nbgrader's Formgrader and Create Assignment panels are on.")
+    else:
+        say("Learner view: Assignments and Validate only (instructors: python -m course lab --instructor).")
+    # JupyterLab merges this folder's labconfig/page_config.json with the machine's own settings.
+    config_path = os.pathsep.join(filter(None, [str(jupyter_config_dir(role)), os.environ.get("JUPYTER_CONFIG_PATH")]))
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path()), "JUPYTER_CONFIG_PATH": config_path}
     # JupyterLab of this very environment (not whatever `jupyter` is first on PATH).
     command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", *jupyter_args]
     if os.geteuid() == 0:  # containers often run as root; JupyterLab refuses that unless told
@@ -102,11 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     actions.add_parser("down", help="stop the cluster and remove its state")
     actions.add_parser("status", help="show what runs")
-    commands.add_parser("lab", help="start the cluster, then JupyterLab on notebooks/ (other options go to it)")
+    lab = commands.add_parser("lab", help="start the cluster, then JupyterLab on notebooks/ (other options go to it)")
+    lab.add_argument(
+        "--instructor", action="store_true", help="show nbgrader's instructor panels (Formgrader, Create Assignment)"
+    )
     reset = commands.add_parser("reset", help="restore a chapter's namespace to its starting state")
     reset.add_argument("chapter", help="for example 00-setup")
     toolchain = commands.add_parser("toolchain", help="fill the binary cache (or pin download checksums)")
-    toolchain.add_argument("what", nargs="?", choices=["ensure", "pin"], default="ensure")
+    toolchain.add_argument("what", nargs="?", choices=["ensure", "go", "pin"], default="ensure")
     toolchain.add_argument("--method", choices=["auto", "build", "download"], default="auto")
     release = commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
     release.add_argument("chapters", nargs="*", help="only these chapters (default: all)")
@@ -132,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "cluster":
             _print_status(get_backend("auto").status())
         elif args.command == "lab":
-            _lab(extra)
+            _lab(extra, args.instructor)
         elif args.command == "reset":
             from course._session import connect
 
@@ -145,10 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 written = release(repo_root() / "notebooks", args.chapters or None)
             say(f"Wrote {len(written)} notebooks to notebooks/. Commit them together with their sources.")
         elif args.command == "toolchain":
-            from course._toolchain import ensure_binaries, pin_checksums
+            from course._toolchain import ensure_binaries, ensure_go, pin_checksums
 
             if args.what == "pin":
                 say(f"Pinned {len(pin_checksums())} checksums in cluster-setup/checksums.yaml")
+            elif args.what == "go":
+                go = ensure_go()
+                say(f"Go: {go.command} ({go.version}, {go.why}).")
             else:
                 say(f"Binaries ready in {ensure_binaries(args.method)}")
         elif args.command == "class":

@@ -6,13 +6,20 @@ session's shared cluster.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,20 +80,34 @@ def test_down_cleans_up_after_stale_pid_files(state: Path) -> None:
     assert not (state / "kwok").exists()
 
 
-def test_lab_starts_the_cluster_and_serves_jupyterlab_on_the_notebooks(state: Path, tmp_path: Path) -> None:
-    """What `make lab` runs: the cluster comes up, then JupyterLab answers with the chapters listed."""
-    import json
-    import secrets
-    import socket
-    import urllib.request
-
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token = secrets.token_hex(8)
-    env = {**os.environ, "K8S_COURSE_STATE": str(state), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+        return int(probe.getsockname()[1])
+
+
+def _page_config(url: str) -> dict[str, Any]:
+    """The settings JupyterLab hands its page (the ``jupyter-config-data`` script in ``/lab``)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        page = response.read().decode()
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.DOTALL)
+    assert found, page[:500]
+    config: dict[str, Any] = json.loads(found.group(1))
+    return config
+
+
+@contextmanager
+def course_lab(state: Path, tmp_path: Path, *options: str) -> Iterator[str]:
+    """``python -m course lab`` as ``make lab`` runs it, with no environment on PATH; yields its URL."""
+    port, token = _free_port(), secrets.token_hex(8)
+    env = {
+        **os.environ,
+        "K8S_COURSE_STATE": str(state),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / f"runtime-{port}"),
+        "PATH": os.pathsep.join(["/usr/bin", "/bin"]),
+    }
     lab = subprocess.Popen(
-        [sys.executable, "-m", "course", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+        [sys.executable, "-m", "course", "lab", *options, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--ServerApp.token={token}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -94,23 +115,47 @@ def test_lab_starts_the_cluster_and_serves_jupyterlab_on_the_notebooks(state: Pa
         deadline = time.monotonic() + 120
         while True:
             try:
-                url = f"http://127.0.0.1:{port}/api/contents?token={token}"
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    listing = json.load(response)
-                break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):
+                    break
             except OSError:
                 assert lab.poll() is None, lab.stdout.read() if lab.stdout else ""
                 assert time.monotonic() < deadline, "JupyterLab did not answer"
                 time.sleep(0.5)
-        names = {item["name"] for item in listing["content"]}
-        assert "00-setup.ipynb" in names
-        assert "course-worker" in run_course(state, "cluster", "status").stderr
+        yield f"http://127.0.0.1:{port}?token={token}"
     finally:
         lab.terminate()
         lab.wait(timeout=30)
     # `course lab` became JupyterLab, so stopping it left no server behind.
     servers = [line for line in processes_under(REPO / "notebooks") if str(port) in line]
     assert servers == []
+
+
+LEARNERS_DO_NOT_SEE = {
+    "@jupyterlab/apputils-extension:announcements",  # "get notified about Jupyter news?"
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:course-list",
+}
+
+
+def test_lab_starts_the_cluster_and_serves_jupyterlab_on_the_notebooks(state: Path, tmp_path: Path) -> None:
+    """What `make lab` runs: the cluster comes up, then JupyterLab answers with the chapters listed,
+    quiet (no news prompt) and with the learner's panels only; ``--instructor`` adds nbgrader's."""
+    with course_lab(state, tmp_path) as url:
+        base, token = url.split("?")
+        with urllib.request.urlopen(f"{base}/api/contents?{token}", timeout=10) as response:
+            names = {item["name"] for item in json.load(response)["content"]}
+        assert "00-setup.ipynb" in names
+        assert "course-worker" in run_course(state, "cluster", "status").stderr
+        disabled = _page_config(f"{base}/lab?{token}")["disabledExtensions"]
+        assert set(disabled) >= LEARNERS_DO_NOT_SEE, disabled
+        assert "@jupyter/nbgrader:assignment-list" not in disabled
+        assert "@jupyter/nbgrader:validate-assignment" not in disabled
+    with course_lab(state, tmp_path, "--instructor") as url:
+        base, token = url.split("?")
+        disabled = _page_config(f"{base}/lab?{token}")["disabledExtensions"]
+        assert "@jupyterlab/apputils-extension:announcements" in disabled
+        assert not {name for name in disabled if name.startswith("@jupyter/nbgrader")}, disabled
 
 
 def test_a_failing_test_session_still_stops_its_cluster(tmp_path: Path) -> None:

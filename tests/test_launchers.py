@@ -71,6 +71,10 @@ def test_devcontainer_is_json_with_docker_python_kubectl_and_kind_at_the_pins() 
     assert config["postStartCommand"] == "python -m course cluster up --backend kind"
     assert "--notebook-dir=notebooks" in config["postAttachCommand"]["jupyterlab"]
     assert config["remoteEnv"]["KUBECONFIG"].endswith("/.local/state/k8s-course/kubeconfig")
+    # JupyterLab as learners get it everywhere (no news prompt, no instructor panels): course/jupyter/.
+    lab_settings = config["remoteEnv"]["JUPYTER_CONFIG_PATH"].replace("${containerWorkspaceFolder}", str(REPO))
+    assert (Path(lab_settings) / "labconfig" / "page_config.json").is_file()
+    assert Path(lab_settings).name == "learner"
 
 
 def test_binder_start_in_a_clean_home_brings_the_sim_cluster_up(tmp_path: Path) -> None:
@@ -87,7 +91,7 @@ def test_binder_start_in_a_clean_home_brings_the_sim_cluster_up(tmp_path: Path) 
         "K8S_COURSE_LEARNER": "jovyan",
     }
     # What JupyterLab would be: a command that uses the cluster the way a Binder terminal does.
-    session = "kubectl get nodes -o name && echo KUBECONFIG=$KUBECONFIG"
+    session = "kubectl get nodes -o name; echo KUBECONFIG=$KUBECONFIG; echo JUPYTER_CONFIG_PATH=$JUPYTER_CONFIG_PATH"
     try:
         result = subprocess.run(
             [str(REPO / "binder" / "start"), "bash", "-c", session],
@@ -96,6 +100,7 @@ def test_binder_start_in_a_clean_home_brings_the_sim_cluster_up(tmp_path: Path) 
         assert result.returncode == 0, result.stdout + result.stderr
         assert "node/course-control-plane" in result.stdout
         assert f"KUBECONFIG={state}/kubeconfig" in result.stdout
+        assert f"JUPYTER_CONFIG_PATH={REPO}/course/jupyter/learner" in result.stdout
         # kubectl keeps its discovery cache in ~/.kube/cache; the config there is the learner's alone.
         assert not (home / ".kube" / "config").exists()
         status = subprocess.run(
