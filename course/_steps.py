@@ -25,9 +25,23 @@ class StepFailed(Exception):
     """A step went wrong in a way the learner can act on; the message says what to do."""
 
 
+def elapsed(seconds: float) -> str:
+    """A duration as a person reads it.
+
+    >>> elapsed(7.25), elapsed(125)
+    ('7s', '2m05s')
+    """
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
 @contextmanager
-def step(title: str, stream: TextIO | None = None) -> Iterator[None]:
+def step(title: str, stream: TextIO | None = None, heartbeat: float | None = None) -> Iterator[None]:
     """Show ``title`` as a running step; tick it on success, cross it on failure.
+
+    On a terminal a spinner counts the seconds. Elsewhere (a pipe, a log, CI) a long step would print
+    nothing for minutes and look hung, so ``heartbeat`` (seconds) adds a ``still working`` line that
+    often.
 
     >>> with step("Preparing nodes"):
     ...     pass                                   # doctest: +SKIP
@@ -36,33 +50,45 @@ def step(title: str, stream: TextIO | None = None) -> Iterator[None]:
     out = stream or sys.stderr
     started = time.monotonic()
     stop = threading.Event()
-    spinner: threading.Thread | None = None
+    ticker: threading.Thread | None = None
     if _fancy(out):
 
         def spin() -> None:
             for frame in itertools.cycle("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"):
-                out.write(f"\r {frame} {title} ... ({time.monotonic() - started:.0f}s)")
+                out.write(f"\r {frame} {title} ... ({elapsed(time.monotonic() - started)})")
                 out.flush()
                 if stop.wait(0.1):
                     return
 
-        spinner = threading.Thread(target=spin, daemon=True)
-        spinner.start()
+        ticker = threading.Thread(target=spin, daemon=True)
     else:
         out.write(f" • {title} ...\n")
         out.flush()
+        if heartbeat:
+            period = heartbeat
+
+            def beat() -> None:
+                while not stop.wait(period):
+                    out.write(f"   {title}: still working ({elapsed(time.monotonic() - started)})\n")
+                    out.flush()
+
+            ticker = threading.Thread(target=beat, daemon=True)
+    if ticker is not None:
+        ticker.start()
+    fancy = _fancy(out)
     try:
         yield
     except BaseException:
-        _finish(out, spinner, stop, f" ✗ {title}")
+        _finish(out, ticker, stop, fancy, f" ✗ {title}")
         raise
-    _finish(out, spinner, stop, f" ✓ {title} ({time.monotonic() - started:.1f}s)")
+    _finish(out, ticker, stop, fancy, f" ✓ {title} ({time.monotonic() - started:.1f}s)")
 
 
-def _finish(out: TextIO, spinner: threading.Thread | None, stop: threading.Event, line: str) -> None:
+def _finish(out: TextIO, ticker: threading.Thread | None, stop: threading.Event, fancy: bool, line: str) -> None:
     stop.set()
-    if spinner is not None:
-        spinner.join()
+    if ticker is not None:
+        ticker.join()
+    if fancy:
         out.write("\r\033[K")
     out.write(line + "\n")
     out.flush()

