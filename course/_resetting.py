@@ -2,12 +2,25 @@
 
 Reset empties the namespace the way the namespace controller does when a namespace is deleted: it
 asks discovery for every namespaced kind and deletes each collection. It needs only rights inside the
-namespace, so a learner (or a sandboxed grader) can reset without cluster-wide permissions.
+namespace (and over the one PersistentVolume a chapter may create, ``<namespace>-pv``), so a learner
+or a sandboxed grader can reset without cluster-wide permissions.
+
+The order matters, because controllers make objects again. A StatefulSet whose Pod and claim are
+deleted while it still exists makes ``db-0`` and ``data-db-0`` again at once, and the claim outlives
+the StatefulSet (claims are kept unless ``persistentVolumeClaimRetentionPolicy`` says otherwise). So
+reset goes in three steps, each waited for:
+
+1. the controllers (:data:`OWNERS`, owners before what they own), with foreground propagation: a
+   controller stops acting on an object that is being deleted, and the object stays until the garbage
+   collector has deleted what the controller made;
+2. every other kind except Pods and claims, which nothing recreates any more;
+3. Pods and PersistentVolumeClaims, then the chapter's own PersistentVolume once its claim is gone.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -22,6 +35,21 @@ from course._progress import progress_bar
 # Recreated by controllers at once; deleting them would only race with Pods created right after.
 _KEEP = {"ServiceAccount": "default", "ConfigMap": "kube-root-ca.crt"}
 _GONE_TIMEOUT = 60.0
+
+CLASSROOM_KINDS = ("ResourceQuota", "LimitRange", "RoleBinding")
+"""What a classroom sandbox holds besides the learner's work, each labelled ``k8s-course/classroom=sandbox``
+(``course/classroom/_objects.py``). A reset with admin rights (plain ``nbgrader autograde`` on a classroom
+cluster) leaves them alone; with the student's own identity it may not delete them anyway. Students cannot
+create these kinds in a sandbox, so the label shields nothing of theirs from a reset."""
+_NOT_CLASSROOM = "k8s-course/classroom!=sandbox"
+
+OWNERS = ("CronJob", "Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "ReplicationController")
+"""Kinds whose controllers make other objects, each listed before the kinds it makes (a Deployment
+before its ReplicaSets, a CronJob before its Jobs): deleted first, and waited for."""
+
+LAST = ("Pod", "PersistentVolumeClaim")
+"""Kinds deleted once no controller is left to make them again, and waited for (a claim stays until no
+Pod uses it, so the two go together)."""
 
 
 def _namespace_manifest(chapter: Chapter, namespace: str) -> dict[str, Any]:
@@ -48,39 +76,110 @@ def _deletable_kinds() -> list[Any]:
     return kinds
 
 
-def empty_namespace(namespace: str) -> None:
-    """Delete every object in ``namespace`` and wait until its Pods and claims are gone."""
-    for resource in _deletable_kinds():
-        keep = _KEEP.get(resource.kind)
+def _delete_collection(resource: Any, namespace: str, propagation: str) -> None:
+    """DELETE on the collection's path, as the namespace controller does (the client's own delete()
+    insists on a selector, which not every kind supports)."""
+    keep = _KEEP.get(resource.kind)
+    try:
+        dynamic_client().request(
+            "delete",
+            resource.path(namespace=namespace),
+            body={"propagationPolicy": propagation},
+            field_selector=f"metadata.name!={keep}" if keep else None,
+            label_selector=_NOT_CLASSROOM if resource.kind in CLASSROOM_KINDS else None,
+        )
+    except ApiException as error:
+        if error.status in (403, 404, 405):  # not ours to delete, or gone already: nothing to reset
+            return
+        raise explain_api_error(error, f"Deleting the {resource.kind} objects of {namespace!r}") from None
+
+
+def _remaining(resources: Sequence[Any], namespace: str | None, name: str | None = None) -> dict[str, int]:
+    """How many objects of each kind are still there (being deleted or not); kinds with none left out."""
+    counts = {}
+    for resource in resources:
         try:
-            # DELETE on the collection's path, as the namespace controller does (the client's own
-            # delete() insists on a selector, which not every kind supports).
-            dynamic_client().request(
-                "delete",
-                resource.path(namespace=namespace),
-                body={"propagationPolicy": "Background"},
-                field_selector=f"metadata.name!={keep}" if keep else None,
-            )
+            if name is None:
+                found = len(resource.get(namespace=namespace).items)
+            else:
+                resource.get(name=name)
+                found = 1
         except ApiException as error:
-            if error.status in (403, 404, 405):  # not ours to delete, or gone already: nothing to reset
-                continue
-            raise explain_api_error(error, f"Deleting the {resource.kind} objects of {namespace!r}") from None
+            if error.status not in (403, 404):
+                raise explain_api_error(error, f"Reading the {resource.kind} objects of {namespace!r}") from None
+            found = 0
+        if found:
+            counts[resource.kind] = found
+    return counts
+
+
+def _wait_until_gone(
+    resources: Sequence[Any], namespace: str, started: float, name: str | None = None
+) -> None:
+    """Wait until no object of ``resources`` is left in ``namespace`` (or, with ``name``, that one
+    cluster-scoped object is gone), within the reset's deadline."""
+    scope = None if name else namespace
+    remaining = _remaining(resources, scope, name)
+    if not remaining:
+        return
+    what = " and ".join(f"{kind}s" for kind in remaining)
+    bar, total = progress_bar(f"the {what} of {namespace!r} to be deleted", _GONE_TIMEOUT), sum(remaining.values())
+    while remaining:
+        elapsed = time.monotonic() - started
+        left = ", ".join(f"{count} {kind}s" for kind, count in remaining.items())
+        if elapsed > _GONE_TIMEOUT:
+            bar.finish(False, f"✗ {left} still being deleted")
+            raise CourseError(
+                f"Reset: {left} in {namespace!r} are still being deleted after {_GONE_TIMEOUT:.0f}s.\n"
+                "  Run reset again; if they stay, look for finalizers: kubectl get all,pvc -o yaml"
+            )
+        bar.update(elapsed, (max(total - sum(remaining.values()), 0), total), f"{left} left")
+        time.sleep(0.2)
+        remaining = _remaining(resources, scope, name)
+    bar.finish(True, f"✓ {what} deleted ({time.monotonic() - started:.1f}s)")
+
+
+def chapter_volume(namespace: str) -> str:
+    """The one PersistentVolume a chapter may create, named after its namespace (see chapter 06).
+
+    PersistentVolumes are cluster-scoped, so a reset of the namespace deletes this one by name.
+
+    >>> chapter_volume("ada-06-storage")
+    'ada-06-storage-pv'
+    """
+    return f"{namespace}-pv"
+
+
+def empty_namespace(namespace: str) -> None:
+    """Delete every object in ``namespace`` (and its chapter volume), owners first; wait until they are gone."""
     started = time.monotonic()
-    for kind in ("Pod", "PersistentVolumeClaim"):
-        resource = dynamic_client().resources.get(api_version="v1", kind=kind)
-        remaining = len(resource.get(namespace=namespace).items)
-        if not remaining:
-            continue
-        bar, total = progress_bar(f"the {kind}s of {namespace!r} to be deleted", _GONE_TIMEOUT), remaining
-        while remaining:
-            elapsed = time.monotonic() - started
-            if elapsed > _GONE_TIMEOUT:
-                bar.finish(False, f"✗ {remaining} {kind}s are still being deleted")
-                raise CourseError(f"Reset: {kind}s in {namespace!r} are still being deleted; run reset again.")
-            bar.update(elapsed, (total - remaining, total), f"{remaining} left")
-            time.sleep(0.2)
-            remaining = len(resource.get(namespace=namespace).items)
-        bar.finish(True, f"✓ {total} {kind}s deleted ({time.monotonic() - started:.1f}s)")
+    kinds = _deletable_kinds()
+    by_kind = {resource.kind: resource for resource in kinds}
+    owners = [by_kind[kind] for kind in OWNERS if kind in by_kind]
+    for resource in owners:
+        _delete_collection(resource, namespace, "Foreground")
+    _wait_until_gone(owners, namespace, started)
+    last = [by_kind[kind] for kind in LAST if kind in by_kind]
+    for resource in kinds:
+        if resource.kind not in OWNERS and resource.kind not in LAST:
+            _delete_collection(resource, namespace, "Background")
+    for resource in last:
+        _delete_collection(resource, namespace, "Background")
+    _wait_until_gone(last, namespace, started)
+    _delete_chapter_volume(namespace, started)
+
+
+def _delete_chapter_volume(namespace: str, started: float) -> None:
+    """Delete ``<namespace>-pv`` once its claim is gone; a learner without rights on it leaves it be."""
+    volumes = dynamic_client().resources.get(api_version="v1", kind="PersistentVolume")
+    name = chapter_volume(namespace)
+    try:
+        volumes.delete(name=name)
+    except ApiException as error:
+        if error.status in (403, 404):
+            return
+        raise explain_api_error(error, f"Deleting the PersistentVolume {name!r}") from None
+    _wait_until_gone([volumes], namespace, started, name=name)
 
 
 def prepare_namespace(chapter: Chapter, namespace: str, fresh: bool) -> None:

@@ -137,19 +137,29 @@ def test_solving_only_the_first_exercise_earns_exactly_its_points(chapter: str, 
     assert 0 < grades.score < grades.max_score
 
 
+def run_solutions(chapter: str) -> list[str]:
+    """Run the source notebook top to bottom, as a learner who solved everything; return the grade_ids
+    of the checks that failed. The kernel works in the namespace the environment names
+    (``K8S_COURSE_NAMESPACE``), without a reset: what an earlier run left there stays."""
+    return failed_checks(nbformat.read(source_of(chapter), as_version=4))
+
+
+def failed_checks(notebook: nbformat.NotebookNode) -> list[str]:
+    """Run ``notebook`` top to bottom in a new kernel; return the grade_ids of the checks that failed."""
+    executed = NotebookClient(notebook, timeout=120, allow_errors=True).execute()
+    return [
+        cell.metadata.nbgrader["grade_id"]
+        for cell in executed.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+        and any(output.output_type == "error" for output in cell.outputs)
+    ]
+
+
 @pytest.mark.usefixtures("sim_cluster")
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_running_the_solved_notebook_twice_is_safe(chapter: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A learner re-runs cells: the second run of the whole solved notebook still passes every check."""
     monkeypatch.setenv("K8S_COURSE_NAMESPACE", f"rerun-{chapter}")
-    notebook = nbformat.read(source_of(chapter), as_version=4)
     for run in (1, 2):
-        executed = NotebookClient(notebook, timeout=120, allow_errors=True).execute()
-        failures = [
-            cell.metadata.nbgrader["grade_id"]
-            for cell in executed.cells
-            if cell.metadata.get("nbgrader", {}).get("grade")
-            and any(output.output_type == "error" for output in cell.outputs)
-        ]
+        failures = run_solutions(chapter)
         assert not failures, f"run {run}: checks failed: {failures}"
-        notebook = nbformat.read(source_of(chapter), as_version=4)

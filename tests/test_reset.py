@@ -10,24 +10,39 @@ connecting again keeps that work, reset with ``python -m course reset <id>``, an
 
 A chapter with a ``starting-state`` adds its fix to ``FIXES`` (``delete_starting_objects`` will do
 when deleting what the learner was given is test enough).
+
+And for every chapter, the normal flow: run the whole solved notebook, then reset. Whatever the
+solutions made (StatefulSets with claim templates, Jobs, a PersistentVolume, ...), reset converges
+and the starting state is back; for the capstone, grading the solved notebook afterwards (the grader
+resets first) still earns every point.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 import course
 from course import checks
 from course._chapters import chapter_ids, load_chapter
+from course._resetting import _deletable_kinds, chapter_volume
 from course.cli import main as course_cli
+from course.grading import autograde, sandbox_namespace
+
+from .test_chapters import graded_cells, run_solutions, source_of
 
 pytestmark = pytest.mark.usefixtures("sim_cluster")
 
 # Objects every namespace has, made by the cluster itself.
 CLUSTER_MADE = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
+# Written about whatever happens in a namespace, the starting state's objects included.
+CLUSTER_WRITTEN = {"Event"}
 
 
 def fix_01_why_kubernetes(cluster: course.Cluster) -> None:
@@ -195,13 +210,20 @@ def mismatches(cluster: course.Cluster) -> list[str]:
             problems.append(f"{kind} {name} is missing")
         elif not contains(live, {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}):
             problems.append(f"{kind} {name} differs from its manifest")
-    for kind in sorted({kind for kind, _ in starting} | {"Pod", "ConfigMap", "Deployment", "ReplicaSet"}):
-        if not cluster.dynamic.resources.get(kind=kind).namespaced:
-            continue  # cluster-scoped objects are not the namespace's (and not emptied by reset)
-        for obj in checks.objects(kind, cluster.namespace):
+    services = {name for kind, name in starting if kind == "Service"}
+    for resource in sorted(_deletable_kinds(), key=lambda resource: resource.kind):
+        kind = resource.kind
+        if kind in CLUSTER_WRITTEN:
+            continue
+        listed = [item.to_dict() for item in resource.get(namespace=cluster.namespace).items]
+        for obj in sorted(listed, key=lambda obj: str(obj["metadata"]["name"])):
             name = obj["metadata"]["name"]
             if (kind, name) in starting or (kind, name) in CLUSTER_MADE:
                 continue
+            if checks.field(obj, "metadata.deletionTimestamp"):
+                continue  # on its way out, as checks.objects() sees it
+            if kind == "Endpoints" and name in services:
+                continue  # the endpoints controller writes one per Service, without an owner reference
             chain = checks.owner_chain(obj, cluster.namespace)
             if not any(tuple(link.split("/", 1)) in starting for link in chain):
                 problems.append(f"{kind} {name} is left over (owners: {chain or 'none'})")
@@ -234,3 +256,30 @@ def test_reset_restores_the_starting_state(chapter: str, monkeypatch: pytest.Mon
     # ... and reset undoes it: the broken objects are broken again, the learner's objects are gone.
     assert course_cli(["reset", chapter]) == 0
     assert mismatches(cluster) == []
+
+
+GRADED_AFTER_RESET = ("07-capstone",)
+"""Chapters whose solved notebook is also graded after the reset (each grading run costs a minute)."""
+
+
+@pytest.mark.parametrize("chapter", chapter_ids())
+def test_reset_after_solving_the_chapter(chapter: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A learner solves the whole chapter, then resets it: nothing of theirs is left, the start is back."""
+    student = f"solved-{uuid.uuid4().hex[:4]}"  # a namespace (and chapter volume) no earlier run used
+    namespace = sandbox_namespace(student, chapter)
+    monkeypatch.setenv("K8S_COURSE_NAMESPACE", namespace)
+    assert run_solutions(chapter) == []
+
+    def reset_converges() -> None:
+        started = time.monotonic()
+        assert course_cli(["reset", chapter]) == 0
+        print(f"reset {chapter} after its solutions: {time.monotonic() - started:.1f}s")
+        cluster = course.connect(chapter, quiet=True)
+        assert mismatches(cluster) == []
+        assert cluster.get("PersistentVolume", chapter_volume(namespace)) is None
+
+    reset_converges()
+    if chapter in GRADED_AFTER_RESET:
+        grades = autograde(source_of(chapter), chapter, student, tmp_path)
+        assert grades.cells == graded_cells(nbformat.read(source_of(chapter), as_version=4))
+        reset_converges()  # grading left the solved state behind again
