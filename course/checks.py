@@ -40,6 +40,7 @@ __all__ = [
     "expect_ready",
     "expect_ready_endpoints",
     "expect_requests",
+    "expect_selector",
     "field",
     "label_selector_matches",
     "namespace",
@@ -49,6 +50,7 @@ __all__ = [
     "policy_admits",
     "quantity",
     "ready_endpoints",
+    "selector_text",
     "selects",
 ]
 
@@ -236,36 +238,49 @@ def expect(
         raise CheckFailed(what, expected, found, hint)
 
 
-# -- Services, claims and requests (chapters 05-network, 06-storage, 07-capstone) -------------------
-def selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
-    """Whether an equality selector (``spec.selector`` of a Service, ``matchLabels``) matches ``labels``.
-
-    Every pair of the selector must be among the labels; an empty selector matches everything (what a
-    NetworkPolicy's ``podSelector: {}`` means; a Service without a selector selects no Pod at all).
-
-    >>> selects({"app": "web"}, {"app": "web", "tier": "front"}), selects({"app": "web"}, {"app": "shop"})
-    (True, False)
-    >>> selects({}, {"app": "web"})
-    True
-    """
-    labels = labels or {}
-    return all(labels.get(key) == value for key, value in (selector or {}).items())
+# -- Selectors: judged by what they select (chapters 01, 02, 04, 04b, 05, 06, 07) ----------------------
+Selector = dict[str, Any]
+"""A LabelSelector (``matchLabels`` and ``matchExpressions``: a Deployment's ``spec.selector``, a
+NetworkPolicy's ``podSelector``) or a plain map of labels (a Service's ``spec.selector``, a Pod's
+``nodeSelector``)."""
 
 
-def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
-    """Whether a LabelSelector (``matchLabels`` and ``matchExpressions``, as in a Deployment's
-    ``spec.selector`` or a NetworkPolicy's ``podSelector``) selects ``labels``. ``{}`` selects everything.
+def _is_label_selector(selector: Selector) -> bool:
+    """A plain map's values are label values (text); a LabelSelector's are a map and a list."""
+    return bool(selector) and set(selector) <= {"matchLabels", "matchExpressions"} and not any(
+        isinstance(value, str) for value in selector.values()
+    )
 
+
+def label_selector_matches(selector: Selector | None, labels: dict[str, str] | None) -> bool:
+    """Whether ``selector`` selects an object with ``labels``: the one place the course evaluates selectors.
+
+    ``matchLabels`` pairs must all be among the labels, and every ``matchExpressions`` requirement must
+    hold (``In``, ``NotIn``, ``Exists``, ``DoesNotExist``, as the API server evaluates them). A plain map
+    is read as ``matchLabels``. An empty selector selects everything (what a NetworkPolicy's
+    ``podSelector: {}`` means; a Service without a selector is the exception, see :func:`expect_selector`).
+    Two selectors written differently that select the same objects are the same answer:
+
+    >>> written = [{"matchLabels": {"app": "web"}}, {"app": "web"},
+    ...            {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}]
+    >>> [label_selector_matches(s, {"app": "web", "tier": "front"}) for s in written]
+    [True, True, True]
+    >>> [label_selector_matches(s, {"app": "shop"}) for s in written]
+    [False, False, False]
     >>> label_selector_matches({"matchLabels": {"app": "shop"}, "matchExpressions": [
-    ...     {"key": "tier", "operator": "In", "values": ["web", "backup"]}]}, {"app": "shop", "tier": "web"})
+    ...     {"key": "tier", "operator": "NotIn", "values": ["db"]}, {"key": "debug", "operator": "DoesNotExist"}]},
+    ...     {"app": "shop", "tier": "web"})
     True
-    >>> label_selector_matches({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"tier": "db"})
+    >>> label_selector_matches({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, {"app": "shop"})
     False
     """
     labels = labels or {}
-    if not selects((selector or {}).get("matchLabels"), labels):
+    selector = selector or {}
+    if not _is_label_selector(selector):
+        selector = {"matchLabels": selector}
+    if not all(labels.get(key) == value for key, value in (selector.get("matchLabels") or {}).items()):
         return False
-    for expression in (selector or {}).get("matchExpressions") or []:
+    for expression in selector.get("matchExpressions") or []:
         key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
         present = key in labels
         holds = {
@@ -279,30 +294,144 @@ def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, st
     return True
 
 
-def policy_admits(policy: dict[str, Any], labels: dict[str, str], port: int | str | None = None) -> bool:
-    """Whether a NetworkPolicy's ``ingress`` rules let in a Pod of the policy's namespace with ``labels``
-    (on ``port``, when given), following the API's rules: rules and ``from`` entries are alternatives; a
-    rule without ``from`` admits every source and one without ``ports`` every port. An entry with a
-    ``namespaceSelector`` or an ``ipBlock`` is taken to admit the Pod (it may, depending on labels and
-    addresses this function does not see), so a check that uses it errs on the side of "too open".
+def selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
+    """Whether a plain map selector (a Service's ``spec.selector``, a ``nodeSelector``) selects ``labels``:
+    :func:`label_selector_matches` for the maps chapters read.
 
-    >>> policy = {"spec": {"ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "web"}}}],
-    ...                                  "ports": [{"protocol": "TCP", "port": 5432}]}]}}
+    >>> selects({"app": "web"}, {"app": "web", "tier": "front"}), selects({"app": "web"}, {"app": "shop"})
+    (True, False)
+    >>> selects({}, {"app": "web"})
+    True
+    """
+    return label_selector_matches({"matchLabels": selector or {}}, labels)
+
+
+def selector_text(selector: Selector | None) -> str:
+    """A selector as kubectl writes one (``-l``): ``app=web,tier in (db),!debug``; ``(everything)`` when empty.
+
+    >>> selector_text({"matchLabels": {"app": "web"}, "matchExpressions": [
+    ...     {"key": "tier", "operator": "NotIn", "values": ["db", "cache"]}, {"key": "debug", "operator": "Exists"}]})
+    'app=web,tier notin (db,cache),debug'
+    """
+    selector = selector or {}
+    if not _is_label_selector(selector):
+        selector = {"matchLabels": selector}
+    parts = [f"{key}={value}" for key, value in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = ",".join(str(value) for value in expression.get("values") or [])
+        parts.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": f"{key}",
+             "DoesNotExist": f"!{key}"}.get(str(operator), f"{key} {operator} ({values})")
+        )
+    return ",".join(parts) or "(everything)"
+
+
+Selectable = dict[str, Any]
+"""What a selector is judged against: an object (its ``metadata.labels``), or a map of labels."""
+
+
+def _selectable(item: Selectable) -> tuple[str, dict[str, str]]:
+    """How to name ``item`` in a message, and its labels."""
+    if "metadata" in item:
+        return f"{item.get('kind', 'object')} {field(item, 'metadata.name', '')}", field(item, "metadata.labels") or {}
+    return _label_text(item) if item else "(no labels)", item
+
+
+def expect_selector(
+    obj: dict[str, Any],
+    path: str,
+    selects: list[Selectable],
+    rejects: list[Selectable] | tuple[()] = (),
+    hint: str = "",
+) -> Any:
+    """Fail unless the selector at ``path`` selects everything in ``selects`` and nothing in ``rejects``.
+
+    A selector is judged by what it selects, never by how it is written: ``matchLabels: {app: web}`` and
+    ``matchExpressions: [{key: app, operator: In, values: [web]}]`` are the same answer. ``selects`` and
+    ``rejects`` name what the task names: label maps (``{"app": "web"}``, the labels of the Pods it asks
+    for) or objects (a Node, a Pod). A Service's ``spec.selector`` that is empty selects no Pod at all
+    (the Service gets no endpoints); any other empty selector selects everything. Returns the selector.
+
+    >>> policy = {"kind": "NetworkPolicy", "metadata": {"name": "web-only"}, "spec": {"podSelector": {
+    ...     "matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}}}
+    >>> expect_selector(policy, "spec.podSelector", selects=[{"app": "web"}], rejects=[{"app": "db"}])
+    {'matchExpressions': [{'key': 'app', 'operator': 'In', 'values': ['web']}]}
+    >>> expect_selector(policy, "spec.podSelector", selects=[{"app": "web"}, {"app": "api"}])
+    Traceback (most recent call last):
+    ...
+    course.checks.CheckFailed: NetworkPolicy 'web-only': spec.podSelector does not select what it should.
+      expected: selects app=web; app=api
+      found:    selector app in (web): leaves out app=api
+    """
+    selector = field(obj, path) or {}
+    no_selector = obj.get("kind") == "Service" and not selector
+
+    def chosen(item: Selectable) -> bool:
+        return not no_selector and label_selector_matches(selector, _selectable(item)[1])
+
+    missed = [_selectable(item)[0] for item in selects if not chosen(item)]
+    extra = [_selectable(item)[0] for item in rejects if chosen(item)]
+    if missed or extra:
+        problems = ([f"leaves out {'; '.join(missed)}"] if missed else []) + (
+            [f"also selects {'; '.join(extra)}"] if extra else []
+        )
+        shown = "no selector, which selects nothing" if no_selector else f"selector {selector_text(selector)}"
+        wanted = "selects " + "; ".join(_selectable(item)[0] for item in selects)
+        if rejects:
+            wanted += ", not " + "; ".join(_selectable(item)[0] for item in rejects)
+        name = field(obj, "metadata.name", "")
+        raise CheckFailed(
+            f"{obj.get('kind', 'The object')} {name!r}: {path} does not select what it should.",
+            wanted,
+            f"{shown}: {', '.join(problems)}",
+            hint,
+        )
+    return selector
+
+
+def policy_admits(
+    policy: dict[str, Any],
+    labels: dict[str, str],
+    port: int | str | None = None,
+    namespace_labels: dict[str, str] | None = None,
+) -> bool:
+    """Whether a NetworkPolicy's ``ingress`` rules let in a Pod with ``labels`` (on ``port``, when given),
+    following the API's rules: rules and ``from`` entries are alternatives; a rule without ``from``
+    admits every source and one without ``ports`` every port. Selectors are evaluated with
+    :func:`label_selector_matches`, however they are written.
+
+    The Pod is in the namespace with ``namespace_labels``; by default the policy's own namespace, whose
+    labels the API server sets to ``kubernetes.io/metadata.name: <name>``. An entry with only a
+    ``podSelector`` admits Pods of the policy's own namespace; a ``namespaceSelector`` chooses the
+    namespaces (and a ``podSelector`` beside it, the Pods in them). An ``ipBlock`` is taken to admit the
+    Pod (it may, depending on addresses this function does not see), as is a ``namespaceSelector`` when
+    the policy's namespace is unknown: a check that uses it errs on the side of "too open".
+
+    >>> policy = {"metadata": {"namespace": "ada"}, "spec": {"ingress": [{
+    ...     "from": [{"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}}],
+    ...     "ports": [{"protocol": "TCP", "port": 5432}]}]}}
     >>> policy_admits(policy, {"tier": "web"}, 5432), policy_admits(policy, {"tier": "web"}, 80)
     (True, False)
-    >>> policy_admits(policy, {"run": "curl"})
-    False
+    >>> policy_admits(policy, {"run": "curl"}), policy_admits(policy, {"tier": "web"}, 5432, {"team": "other"})
+    (False, False)
     """
+    own = field(policy, "metadata.namespace")
+    if namespace_labels is None and own:
+        namespace_labels = {"kubernetes.io/metadata.name": own}
+    in_own = namespace_labels is None or (own or None) in (None, namespace_labels.get("kubernetes.io/metadata.name"))
+
+    def peer_admits(entry: dict[str, Any]) -> bool:
+        if entry.get("ipBlock") is not None:
+            return True
+        if "namespaceSelector" in entry:
+            chosen = namespace_labels is None or label_selector_matches(entry["namespaceSelector"], namespace_labels)
+            return chosen and label_selector_matches(entry.get("podSelector"), labels)
+        return "podSelector" in entry and in_own and label_selector_matches(entry["podSelector"], labels)
+
     for rule in field(policy, "spec.ingress") or []:
         sources = rule.get("from") or []
-        source_ok = not sources or any(
-            entry.get("ipBlock") is not None
-            or (
-                ("podSelector" in entry or "namespaceSelector" in entry)
-                and label_selector_matches(entry.get("podSelector"), labels)
-            )
-            for entry in sources
-        )
+        source_ok = not sources or any(peer_admits(entry) for entry in sources)
         ports = rule.get("ports") or []
         port_ok = port is None or not ports or any(
             p.get("port") in (None, port)
@@ -650,7 +779,8 @@ def objects(
     """
     resource = dynamic_client().resources.get(kind=kind)
     listed = resource.get(namespace=namespace if resource.namespaced else None, label_selector=selector or None)
-    found = [dict(item.to_dict()) for item in listed.items]
+    # Items of a list carry no kind; a message that names an object names its kind too.
+    found = [{"kind": kind, **item.to_dict()} for item in listed.items]
     if not terminating:
         found = [obj for obj in found if not field(obj, "metadata.deletionTimestamp")]
     return sorted(found, key=lambda obj: str(field(obj, "metadata.name", "")))
