@@ -188,7 +188,11 @@ def explain_api_error(error: ApiException, action: str) -> ApiProblem:
 
 
 def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
-    """Point at the line of a YAML syntax error, with the usual cause when it is a tab."""
+    """Point at the line of a YAML syntax error, with the usual cause when the error is at a tab.
+
+    Tabs are refused only where they would indent (the loader takes them elsewhere, as kubectl does),
+    so the tab hint is given only when the error points at one.
+    """
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     if mark is None:
@@ -201,8 +205,12 @@ def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
         f"YAML syntax error on line {mark.line + 1}, column {mark.column + 1}: {problem}",
         f"  {mark.line + 1:>3} | {line.expandtabs(4)}",
     ]
-    if "\t" in line:
-        message.append("  Hint: this line contains a tab character. YAML indents with spaces only.")
+    before = line[: mark.column]
+    if line[mark.column : mark.column + 1] == "\t" and not before.strip():
+        message.append("  Hint: this line is indented with a tab character. YAML indents with spaces only.")
+    elif line[mark.column : mark.column + 1] == "\t":
+        # Elsewhere kubectl and the course take a tab as a space; after '- ' it would indent what follows.
+        message.append(f"  Hint: a tab character after {before.strip()[-1]!r} indents what follows. Use a space.")
     else:
         message.append("  Hint: check the indentation (spaces only) and the ':' after each key on this line.")
     failure = ManifestError("\n".join(message))

@@ -13,6 +13,53 @@ Manifest = str | Mapping[str, Any] | Iterable[Mapping[str, Any]]
 """What ``apply`` takes: YAML text (one or more documents), one object as a dict, or a list of them."""
 
 
+class KubectlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, taking tabs where kubectl's YAML parser does.
+
+    YAML forbids tabs for indentation only; between tokens a tab is white space like a space. PyYAML
+    skips only spaces there, so it refuses ``labels: {app: web,<TAB>tier: db}`` or a tab after a value
+    (left by copying from a web page), which kubectl applies. kubectl parses with go-yaml, a port of
+    libyaml, whose rule this loader follows: a tab is skipped inside a flow collection (``{...}``,
+    ``[...]``) and where no key can start (after a key's ``:`` or after a value), and it is part of a
+    plain value (``echo a<TAB>b``). Where a key can start (at the start of a line, after ``- ``) a tab
+    would be indentation, and stays an error.
+
+    >>> yaml.load("metadata: {name: web,\\ttier: db}\\t\\r\\n", Loader=KubectlLoader)
+    {'metadata': {'name': 'web', 'tier': 'db'}}
+    """
+
+    def scan_to_next_token(self) -> None:
+        # PyYAML's own method with libyaml's condition for tabs; the byte order mark, comments and line
+        # breaks are handled as PyYAML does.
+        if self.index == 0 and self.peek() == "\uFEFF":
+            self.forward()
+        while True:
+            while self.peek() == " " or (self.peek() == "\t" and (self.flow_level or not self.allow_simple_key)):
+                self.forward()
+            if self.peek() == "#":
+                while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                    self.forward()
+            if not self.scan_line_break():  # type: ignore[no-untyped-call]
+                return
+            if not self.flow_level:
+                self.allow_simple_key = True
+
+    def scan_plain_spaces(self, indent: int, start_mark: Any) -> Any:
+        # Blanks between the words of a plain value (``echo a<TAB>b``): tabs are taken as they stand, as
+        # libyaml does; PyYAML counts only spaces and would end the value at the tab.
+        length = 0
+        while self.peek(length) in " \t":
+            length += 1
+        if "\t" not in self.prefix(length):
+            return super().scan_plain_spaces(indent, start_mark)
+        if self.peek(length) in "\r\n\x85\u2028\u2029":
+            self.forward(length)  # blanks before a line break are dropped either way
+            return super().scan_plain_spaces(indent, start_mark)
+        blanks = self.prefix(length)
+        self.forward(length)
+        return [blanks]
+
+
 def load_objects(manifest: Manifest) -> list[dict[str, Any]]:
     """Return the objects in ``manifest``, each checked to have apiVersion, kind and metadata.name.
 
@@ -21,7 +68,7 @@ def load_objects(manifest: Manifest) -> list[dict[str, Any]]:
     """
     if isinstance(manifest, str):
         try:
-            documents = list(yaml.safe_load_all(manifest))
+            documents = list(yaml.load_all(manifest, Loader=KubectlLoader))
         except yaml.YAMLError as error:
             raise explain_yaml_error(error, manifest) from None
     elif isinstance(manifest, Mapping):

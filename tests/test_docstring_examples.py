@@ -10,7 +10,9 @@ import pytest
 MODULES = [
     "course._display",
     "course._errors",
+    "course._manifests",
     "course._progress",
+    "course._resetting",
     "course._waiting",
     "course.checks",
     "course.pictures._quantity",
