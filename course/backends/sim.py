@@ -5,14 +5,21 @@ the kwok controller from the binary cache, listening on 127.0.0.1 only. No Docke
 needed, which is why Binder, offline classrooms and CI use it. Every API request is answered by a
 real kube-apiserver, and every controller is the real one; only the kubelets are simulated, through
 the Stage files in ``cluster-setup/sim/stages/``.
+
+etcd answers the API server only: TLS with a required client certificate on its client and peer
+ports, from a CA of its own made at every ``cluster up`` (:func:`_make_etcd_pki`), in kwok's work
+directory, which only the cluster's owner can enter. Other local users (a classmate's JupyterLab on a
+shared hub) can see etcd's ports in ``ps`` but cannot read or write through them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -46,6 +53,11 @@ class SimBackend:
     @property
     def cluster_dir(self) -> Path:
         return self.workdir / "clusters" / CLUSTER_NAME
+
+    @property
+    def etcd_pki_dir(self) -> Path:
+        """etcd's CA certificate and the certificates of etcd and of the API server as its client."""
+        return self.workdir / "etcd-pki"
 
     def _env(self, bin_dir: Path | None = None) -> dict[str, str]:
         env = {**os.environ, "KWOK_WORKDIR": str(self.workdir)}
@@ -90,9 +102,12 @@ class SimBackend:
             with step("Cleaning up a cluster that did not start completely"):
                 self.down()
         bin_dir = ensure_binaries()
-        config = self._write_config(bin_dir)
         with step("Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)"):
+            # Keys, etcd's data and the logs are the owner's only: kwokctl writes its keys 0644.
             self.workdir.mkdir(parents=True, exist_ok=True)
+            self.workdir.chmod(0o700)
+            _make_etcd_pki(self.etcd_pki_dir)
+            config = self._write_config(bin_dir)
             create = [
                 str(bin_dir / "kwokctl"), "create", "cluster", "--name", CLUSTER_NAME,
                 "--config", str(config), "--kubeconfig", "", "--timeout", f"{READY_TIMEOUT:.0f}s",
@@ -134,7 +149,7 @@ class SimBackend:
 
     # -- helpers ------------------------------------------------------------------------------
     def _write_config(self, bin_dir: Path) -> Path:
-        """kwokctl.yaml with the cached binaries filled in, followed by every Stage."""
+        """kwokctl.yaml with the cached binaries, etcd's pki and ports filled in, followed by every Stage."""
         pins = load_pins()
         sim = setup_dir() / "sim"
         config: dict[str, Any] = yaml.safe_load((sim / "kwokctl.yaml").read_text())
@@ -148,6 +163,13 @@ class SimBackend:
             etcdBinary=str(bin_dir / "etcd"),
             kwokControllerBinary=str(bin_dir / "kwok"),
         )
+        # etcd's ports are chosen here because its command line (componentsPatches) names them.
+        client_port, peer_port = _free_ports(2)
+        config["options"].update(etcdPort=client_port, etcdPeerPort=peer_port)
+        values = {"etcd_pki": str(self.etcd_pki_dir), "etcd_port": client_port, "etcd_peer_port": peer_port}
+        for patch in config.get("componentsPatches", []):
+            for arg in patch.get("extraArgs", []):
+                arg["value"] = str(arg["value"]).format(**values)
         documents = [yaml.safe_dump(config, sort_keys=False)]
         documents += [path.read_text() for path in sorted((sim / "stages").glob("*.yaml"))]
         target = state_dir() / "kwokctl.yaml"
@@ -192,6 +214,92 @@ class SimBackend:
 def _node_manifests() -> list[dict[str, Any]]:
     text = (setup_dir() / "sim" / "nodes.yaml").read_text()
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+_OPENSSL_CONFIG = """\
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+"""
+"""X.509 extensions as kubeadm gives etcd's certificates: ``server`` serves clients and peers (and is
+the peer client certificate too), ``client`` is the API server's."""
+
+_ETCD_CERTIFICATES = {"server": "/CN=etcd-server", "apiserver-etcd-client": "/CN=kube-apiserver-etcd-client"}
+
+
+def _make_etcd_pki(folder: Path) -> None:
+    """A new CA for etcd, etcd's certificate and the API server's client certificate, in ``folder``.
+
+    ``folder`` is 0700 and every file in it 0600. The CA's key is deleted once both certificates are
+    signed: nothing can sign another certificate that etcd would accept. ECDSA P-256 keys (instant to
+    make) and the ``openssl`` command line, which every Linux has; the course needs no crypto package.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise StepFailed("The sim cluster needs the `openssl` command to make etcd's certificates: install openssl.")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)
+    folder.chmod(0o700)  # whatever the umask
+    config = folder / "openssl.cnf"
+    config.write_text(_OPENSSL_CONFIG)
+    ca_key, ca_cert = folder / "ca.key", folder / "ca.crt"
+    days = "3650"
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        result = subprocess.run([openssl, *args], input=stdin, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StepFailed(f"openssl {args[0]} could not make etcd's certificates: {result.stderr.strip()[-1000:]}")
+        return result.stdout
+
+    def new_key(path: Path) -> None:
+        run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(path))
+        path.chmod(0o600)
+
+    new_key(ca_key)
+    run(
+        "req", "-x509", "-new", "-sha256", "-key", str(ca_key), "-subj", "/CN=k8s-course-etcd-ca",
+        "-days", days, "-config", str(config), "-extensions", "ca", "-out", str(ca_cert),
+    )  # fmt: skip
+    for name, subject in _ETCD_CERTIFICATES.items():
+        key = folder / f"{name}.key"
+        new_key(key)
+        request = run("req", "-new", "-sha256", "-key", str(key), "-subj", subject, "-config", str(config))
+        run(
+            "x509", "-req", "-sha256", "-CA", str(ca_cert), "-CAkey", str(ca_key),
+            "-set_serial", f"0x{secrets.token_hex(16)}", "-days", days,
+            "-extfile", str(config), "-extensions", "server" if name == "server" else "client",
+            "-out", str(folder / f"{name}.crt"), stdin=request,
+        )  # fmt: skip
+    ca_key.unlink()
+    config.unlink()
+    for path in folder.iterdir():
+        path.chmod(0o600)
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 now: the kernel's ephemeral ports (32768 and up
+    on Linux), apart from the ports kwokctl chooses for the other components (32766 and down)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _stop_pids(pid_dir: Path, grace: float = 5.0) -> None:
