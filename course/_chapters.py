@@ -6,9 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from course._config import Optional, load_config
 
 CHAPTERS_DIR = Path(__file__).with_name("chapters")
+
+MANIFEST_SCHEMA = {"apiVersion": str, "kind": str, "metadata": {"name": str, ...: Any}, ...: Any}
+"""A Kubernetes object: the API server checks the rest when it is applied."""
+
+CHAPTER_SCHEMA = {
+    "title": str,
+    # Manifests applied into the learner's namespace on first connect and on every reset.
+    "starting-state": Optional([MANIFEST_SCHEMA]),
+}
+"""What ``course/chapters/<id>.yaml`` may hold (see AUTHORING.md); anything else is an error."""
 
 
 @dataclass(frozen=True)
@@ -32,5 +42,5 @@ def load_chapter(chapter_id: str) -> Chapter:
         from course._errors import CourseError
 
         raise CourseError(f"There is no chapter {chapter_id!r}. The chapters are: {', '.join(chapter_ids())}.")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_config(path, CHAPTER_SCHEMA, shown_as=f"course/chapters/{path.name}")
     return Chapter(id=chapter_id, title=data["title"], starting_state=tuple(data.get("starting-state") or ()))

@@ -5,9 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from course._config import load_config
 from course._paths import setup_dir
+
+VERSIONS_SCHEMA = {
+    "kubernetes": str,
+    "etcd": str,
+    "kwok": str,
+    "python-client": str,
+    "kind": {
+        "version": str,
+        "node-image": str,
+        "cloud-provider-kind": str,
+        "ingress-controller": str,
+        "calico": str,
+    },
+}
+"""What ``cluster-setup/versions.yaml`` holds; a key added there must be added here (and used)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,9 @@ class Pins:
     python_client: str
     kind: str
     kind_node_image: str
+    kind_cloud_provider_image: str
+    kind_ingress_image: str
+    calico: str
 
     @property
     def minor(self) -> str:
@@ -36,12 +53,15 @@ class Pins:
 
 def load_pins(path: Path | None = None) -> Pins:
     """Read the pins file (``cluster-setup/versions.yaml`` unless told otherwise)."""
-    data = yaml.safe_load((path or setup_dir() / "versions.yaml").read_text())
+    data = load_config(path or setup_dir() / "versions.yaml", VERSIONS_SCHEMA, shown_as="cluster-setup/versions.yaml")
     return Pins(
         kubernetes=data["kubernetes"],
         etcd=data["etcd"],
         kwok=data["kwok"],
-        python_client=str(data["python-client"]),
+        python_client=data["python-client"],
         kind=data["kind"]["version"],
         kind_node_image=data["kind"]["node-image"],
+        kind_cloud_provider_image=data["kind"]["cloud-provider-kind"],
+        kind_ingress_image=data["kind"]["ingress-controller"],
+        calico=data["kind"]["calico"],
     )

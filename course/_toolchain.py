@@ -39,11 +39,30 @@ from pathlib import Path
 
 import yaml
 
+from course._config import MapOf, Optional, load_config
 from course._paths import cache_dir, setup_dir
 from course._pins import Pins, load_pins
 from course._steps import StepFailed, say, step
 
 STAMP = ".pins.json"
+
+TOOLCHAIN_SCHEMA = {
+    "binaries": MapOf(
+        {
+            "pin": str,
+            "module": str,
+            "package": str,
+            "download": str,
+            "member": Optional(str),
+        }
+    ),
+    "ldflags": MapOf([str]),
+    "go": {"minimum": str, "pypi": str, "cold-build-minutes": str},
+}
+"""What ``cluster-setup/toolchain.yaml`` holds."""
+
+CHECKSUMS_SCHEMA = {"checksums": MapOf(str)}
+"""``cluster-setup/checksums.yaml``: sha256 by artifact URL."""
 
 OFFLINE_SIGNS = ("dial tcp", "no such host", "i/o timeout", "connection refused", "network is unreachable")
 """What Go and pip print when they cannot reach the Go module proxy or PyPI."""
@@ -112,8 +131,9 @@ class Go:
 def load_toolchain(pins: Pins | None = None) -> Toolchain:
     """Read ``toolchain.yaml`` and ``checksums.yaml`` for the pinned versions."""
     pins = pins or load_pins()
-    spec = yaml.safe_load((setup_dir() / "toolchain.yaml").read_text())
-    sums = yaml.safe_load((setup_dir() / "checksums.yaml").read_text()).get("checksums") or {}
+    spec = load_config(setup_dir() / "toolchain.yaml", TOOLCHAIN_SCHEMA, shown_as="cluster-setup/toolchain.yaml")
+    sums = load_config(setup_dir() / "checksums.yaml", CHECKSUMS_SCHEMA, shown_as="cluster-setup/checksums.yaml")
+    sums = sums["checksums"]
     versions = {"kubernetes": pins.kubernetes, "etcd": pins.etcd, "kwok": pins.kwok}
     binaries = tuple(
         Binary(
@@ -126,13 +146,13 @@ def load_toolchain(pins: Pins | None = None) -> Toolchain:
         )
         for name, entry in spec["binaries"].items()
     )
-    major, minor = (int(part) for part in str(spec["go"]["minimum"]).split("."))
+    major, minor = (int(part) for part in spec["go"]["minimum"].split("."))
     return Toolchain(
         binaries=binaries,
-        ldflags={module: tuple(flags) for module, flags in spec.get("ldflags", {}).items()},
+        ldflags={module: tuple(flags) for module, flags in spec["ldflags"].items()},
         checksums=dict(sums),
         pins=pins,
-        go=GoPolicy((major, minor), spec["go"]["pypi"], str(spec["go"]["cold-build-minutes"])),
+        go=GoPolicy((major, minor), spec["go"]["pypi"], spec["go"]["cold-build-minutes"]),
     )
 
 

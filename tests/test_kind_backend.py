@@ -402,12 +402,13 @@ def test_a_notebook_asks_the_connected_cluster(sim_cluster: Path) -> None:
 
 def test_the_ingress_manifest_is_valid_for_the_pinned_kubernetes(sim_cluster: Path) -> None:
     """Server-side dry run against a real kube-apiserver of the pinned release: schema and strict fields."""
+    from course._pins import load_pins
     from course._toolchain import load_toolchain
-    from course.backends.kind import ingress_manifest, load_addon_pins
+    from course.backends.kind import ingress_manifest
 
     kubectl = [str(load_toolchain().bin_dir / "kubectl"), "--kubeconfig", str(sim_cluster)]
-    manifest = ingress_manifest(load_addon_pins().ingress_image)
-    assert f"image: {load_addon_pins().ingress_image}" in manifest
+    manifest = ingress_manifest(load_pins().kind_ingress_image)
+    assert f"image: {load_pins().kind_ingress_image}" in manifest
     # A dry run cannot put objects into a namespace it only pretends to create.
     subprocess.run([*kubectl, "create", "namespace", "course-ingress"], check=True, capture_output=True)
     try:

@@ -23,7 +23,7 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,24 +63,6 @@ CALICO_MANIFESTS = ("operator-crds.yaml", "tigera-operator.yaml")
 CALICO_URL = "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/{name}"
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AddonPins:
-    """The add-on versions under ``kind:`` in ``cluster-setup/versions.yaml``."""
-
-    cloud_provider_image: str
-    ingress_image: str
-    calico: str
-
-
-def load_addon_pins() -> AddonPins:
-    kind = yaml.safe_load((setup_dir() / "versions.yaml").read_text())["kind"]
-    return AddonPins(
-        cloud_provider_image=kind["cloud-provider-kind"],
-        ingress_image=kind["ingress-controller"],
-        calico=kind["calico"],
-    )
 
 
 def variant_name(network_policy: bool) -> str:
@@ -215,7 +197,7 @@ class KindBackend:
         with step(f"Writing the course kubeconfig (context {CONTEXT})"):
             kind_config = _run_kind(engine, kind, "get", "kubeconfig", "--name", CLUSTER_NAME)
             write_course_kubeconfig(yaml.safe_load(kind_config))
-        pins = load_addon_pins()
+        pins = load_pins()
         if calico:
             with step(f"Installing Calico {pins.calico} (Tigera operator)"):
                 # --force-conflicts: take over fields that an earlier client-side apply of them owns.
@@ -225,10 +207,10 @@ class KindBackend:
                 _kubectl(engine, "wait", "--for=condition=Established", "crd/installations.operator.tigera.io")
                 installation = (setup_dir() / "kind" / "calico-installation.yaml").read_text()
                 _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=installation)
-        with step(f"Installing the Ingress controller ({pins.ingress_image.rsplit('/', 1)[-1]})"):
-            _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=ingress_manifest(pins.ingress_image))
+        with step(f"Installing the Ingress controller ({pins.kind_ingress_image.rsplit('/', 1)[-1]})"):
+            _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=ingress_manifest(pins.kind_ingress_image))
         with step("Starting cloud-provider-kind (addresses for LoadBalancer Services)"):
-            _start_cloud_provider(engine, pins.cloud_provider_image)
+            _start_cloud_provider(engine, pins.kind_cloud_provider_image)
         wait = f"--timeout={READY_TIMEOUT:.0f}s"
         with step(f"Waiting for {len(NODES)} nodes to be Ready"):
             _kubectl(engine, "wait", "--for=condition=Ready", "nodes", "--all", wait, timeout=READY_TIMEOUT + 30)
@@ -243,7 +225,7 @@ class KindBackend:
 
     def _calico_manifests(self) -> list[Path]:
         """Calico's release manifests, downloaded once and checked against ``checksums.yaml``."""
-        version = load_addon_pins().calico
+        version = load_pins().calico
         folder = cache_dir() / "kind-addons" / f"calico-{version}"
         folder.mkdir(parents=True, exist_ok=True)
         checksums = load_toolchain().checksums

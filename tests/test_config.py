@@ -1,0 +1,96 @@
+"""The course's own YAML files are read strictly: every problem is reported at once, none is ignored."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from course import _chapters
+from course._config import ConfigError, load_config
+from course._pins import VERSIONS_SCHEMA, load_pins
+from course._toolchain import load_toolchain
+
+from .conftest import REPO
+
+
+def test_every_shipped_file_follows_its_schema() -> None:
+    for chapter in _chapters.chapter_ids():
+        assert _chapters.load_chapter(chapter).title
+    assert load_pins().kubernetes.startswith("v1.")
+    assert load_toolchain().binaries
+
+
+def test_a_misspelled_chapter_key_is_named_not_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``starting_state:`` for ``starting-state:`` used to give a chapter no starting state, silently."""
+    (tmp_path / "99-typo.yaml").write_text(
+        "title: A typo\nstarting_state:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: settings}}\n"
+    )
+    monkeypatch.setattr(_chapters, "CHAPTERS_DIR", tmp_path)
+    with pytest.raises(ConfigError) as problem:
+        _chapters.load_chapter("99-typo")
+    assert str(problem.value) == (
+        "course/chapters/99-typo.yaml has 1 problem:\n"
+        "  - unknown key 'starting_state' (did you mean 'starting-state'?)"
+    )
+
+
+def test_a_manifest_without_a_name_or_kind_is_refused_before_it_reaches_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "99-bad.yaml").write_text(
+        "title: Bad manifests\nstarting-state:\n"
+        "- {apiVersion: v1, metadata: {name: a}}\n- {apiVersion: v1, kind: Pod}\n"
+    )
+    monkeypatch.setattr(_chapters, "CHAPTERS_DIR", tmp_path)
+    with pytest.raises(ConfigError) as problem:
+        _chapters.load_chapter("99-bad")
+    assert "starting-state[0]: missing key 'kind' (a string)" in str(problem.value)
+    assert "starting-state[1]: missing key 'metadata' (a mapping)" in str(problem.value)
+
+
+def test_every_problem_of_the_pins_is_reported_at_once(tmp_path: Path) -> None:
+    text = (REPO / "cluster-setup" / "versions.yaml").read_text()
+    broken = text.replace("kwok: v0.8.0", "kwok: 0.8\nkubernets: v1.37.2").replace("calico:", "calicoo:")
+    path = tmp_path / "versions.yaml"
+    path.write_text(broken)
+    with pytest.raises(ConfigError) as problem:
+        load_config(path, VERSIONS_SCHEMA, shown_as="cluster-setup/versions.yaml")
+    lines = str(problem.value).splitlines()
+    assert lines[0] == "cluster-setup/versions.yaml has 4 problems:"
+    assert set(lines[1:]) == {
+        "  - unknown key 'kubernets' (did you mean 'kubernetes'?)",
+        "  - kwok: expected a string, found a number (0.8)",
+        "  - kind: unknown key 'calicoo' (did you mean 'calico'?)",
+        "  - kind: missing key 'calico' (a string)",
+    }
+
+
+def test_true_is_not_a_number_and_bad_yaml_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("replicas: true\n")
+    with pytest.raises(ConfigError, match=r"replicas: expected a number, found true/false \(True\)"):
+        load_config(path, {"replicas": int})
+    path.write_text("replicas: [1\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(path, {"replicas": int})
+
+
+def test_the_command_line_shows_a_config_problem_as_one_short_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "cluster-setup", repo / "cluster-setup", ignore=shutil.ignore_patterns("tools"))
+    versions = repo / "cluster-setup" / "versions.yaml"
+    versions.write_text(versions.read_text().replace("etcd:", "etdc:"))
+    result = subprocess.run(
+        [sys.executable, "-m", "course", "toolchain", "go"],
+        env={**os.environ, "K8S_COURSE_REPO": str(repo)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "ERROR: cluster-setup/versions.yaml has 2 problems:" in result.stderr
+    assert "unknown key 'etdc' (did you mean 'etcd'?)" in result.stderr
+    assert "Traceback" not in result.stderr
