@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import getpass
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from course._client import api_client, dynamic_client, kubeconfig
 from course._display import show
 from course._errors import CourseError, explain_api_error, install_notebook_handler
 from course._manifests import Manifest
+from course._naming import chapter_namespace
 from course._resetting import prepare_namespace
 from course._toolchain import load_toolchain
 from course._waiting import Condition, wait_for
@@ -50,15 +50,14 @@ def learner() -> str:
 def namespace_for(chapter_id: str) -> str:
     """The namespace a chapter works in: ``<learner>-<chapter>``, or ``K8S_COURSE_NAMESPACE`` when set.
 
+    The learner's id becomes a DNS label as :func:`course._naming.chapter_namespace` says (a hash is
+    added to ids that are not plain lower-case labels, so that no two learners share a namespace).
+
     >>> os.environ["K8S_COURSE_LEARNER"] = "Ada.Lovelace"
     >>> namespace_for("00-setup")
-    'ada-lovelace-00-setup'
+    'ada-lovelace--vglqr22s-00-setup'
     """
-    override = os.environ.get("K8S_COURSE_NAMESPACE")
-    if override:
-        return override
-    name = re.sub(r"[^a-z0-9-]+", "-", f"{learner()}-{chapter_id}".lower()).strip("-")
-    return name[:63].rstrip("-")
+    return os.environ.get("K8S_COURSE_NAMESPACE") or chapter_namespace(learner(), chapter_id)
 
 
 class Cluster:

@@ -10,7 +10,6 @@ student's code runs. Grades then depend only on what the submission does.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,17 +22,18 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool
 
+from course._naming import chapter_namespace
 from course._paths import repo_root
 
 
 def sandbox_namespace(student: str, assignment: str) -> str:
-    """The namespace a student's submission of ``assignment`` is graded in (a DNS label).
+    """The namespace a student's submission of ``assignment`` is graded in: the one the student worked
+    in (:func:`course._naming.chapter_namespace`, the only source of that name).
 
-    >>> sandbox_namespace("Kim_Min-ji", "00-setup")
+    >>> sandbox_namespace("kim-min-ji", "00-setup")
     'kim-min-ji-00-setup'
     """
-    name = re.sub(r"[^a-z0-9-]+", "-", f"{student}-{assignment}".lower()).strip("-")
-    return name[:63].rstrip("-")
+    return chapter_namespace(student, assignment)
 
 
 class ChapterSandbox(Preprocessor):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -85,14 +86,72 @@ def test_roster_reads_nbgrader_csv_and_plain_lists(tmp_path: Path) -> None:
     (tmp_path / "plain.csv").write_text("ada\nbob\n\nada\n")
     assert [s.id for s in read_roster(tmp_path / "nbgrader.csv")] == ["Kim_Min-ji", "ada"]
     assert [s.id for s in read_roster(tmp_path / "plain.csv")] == ["ada", "bob"]
-    assert Student("Kim_Min-ji").namespace(CHAPTER) == "kim-min-ji-00-setup"
+    assert Student("kim-min-ji").namespace(CHAPTER) == "kim-min-ji-00-setup"
 
 
-def test_roster_refuses_ids_that_would_share_a_namespace() -> None:
-    with pytest.raises(RosterError, match="share"):
+def test_roster_refuses_unusable_ids_all_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "roster.csv").write_text("id\n../../etc/evil\n...\nada\n")
+    with pytest.raises(RosterError) as refused:
+        read_roster(tmp_path / "roster.csv")
+    assert "'../../etc/evil': it contains a /" in str(refused.value) and "'...': it has no letter" in str(refused.value)
+    monkeypatch.setattr("course.classroom.roster.student_label", lambda student_id: "same")  # a hash collision
+    with pytest.raises(RosterError, match="share the namespace prefix 'same'"):
         students_from(["Kim.Min", "kim-min"])
-    with pytest.raises(RosterError, match="no letter"):
-        students_from(["..."])
+
+
+ODD_IDS = [
+    "ada",
+    "Ada",
+    "ADA",
+    "Kim Min-ji",
+    "kim.min-ji",
+    "kim-min-ji",
+    "Kim_Min-Ji",
+    "ada.lovelace",
+    "x" * 70,
+    "x" * 69 + "y",
+    "김민지",
+    "Zoë",
+    "../ada",
+    "../../etc",
+    "-ada-",
+    "a--b",
+]
+
+
+def test_every_caller_names_a_namespace_the_same_safe_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """course.connect, nbgrader's ChapterSandbox, the class grader and class sandbox agree, and no two
+    ids (nor two chapters of one id) share a namespace."""
+    from course import _session
+    from course._chapters import chapter_ids
+    from course.grading import ChapterSandbox, sandbox_namespace
+
+    dns_label = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+    dns_subdomain = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+    monkeypatch.delenv("K8S_COURSE_NAMESPACE", raising=False)
+    monkeypatch.setenv("K8S_COURSE_FRESH", "0")  # ChapterSandbox sets it: restored after the test
+    chapters = chapter_ids()
+    assert not [(a, b) for a in chapters for b in chapters if a != b and b.endswith(f"-{a}")], "ambiguous ids"
+    seen: dict[str, tuple[str, str]] = {}
+    for student_id in ODD_IDS:
+        for chapter in chapters:
+            monkeypatch.setenv("K8S_COURSE_LEARNER", student_id)
+            connected = _session.namespace_for(chapter)
+            grading = {"nbgrader": {"student": student_id, "assignment": chapter}}
+            ChapterSandbox().preprocess(nbformat.v4.new_notebook(), grading)  # nbgrader autograde's
+            autograded = os.environ.pop("K8S_COURSE_NAMESPACE")
+            student = Student(student_id)
+            names = {connected, autograded, sandbox_namespace(student_id, chapter), student.namespace(chapter)}
+            assert len(names) == 1, (student_id, chapter, names)
+            namespace = names.pop()
+            assert dns_label.fullmatch(namespace), namespace
+            assert dns_subdomain.fullmatch(f"{namespace}-pv")  # the student's volume, as the policy names it
+            # persistent-volumes.yaml computes the namespaces as <service account minus learner->-<chapter>
+            assert f"{student.service_account.removeprefix('learner-')}-{chapter}" == namespace
+            assert seen.setdefault(namespace, (student_id, chapter)) == (student_id, chapter), "shared"
+            assert "/" not in student.file_name and student.file_name not in (".", "..")
+    monkeypatch.setenv("K8S_COURSE_NAMESPACE", "chosen")
+    assert _session.namespace_for(chapters[0]) == "chosen"  # the override still wins
 
 
 # -- sandboxes and RBAC -------------------------------------------------------------------------
@@ -216,6 +275,29 @@ def test_student_kubeconfig_is_refused_outside_its_namespace(tmp_path: Path) -> 
     assert own.spec.claim_ref.namespace == "mine-00-setup"  # and so does the one volume it may make
     delete_sandboxes([mine, other])
     assert [v.metadata.name for v in _admin().list_persistent_volume().items if "-00-setup-pv" in v.metadata.name] == []
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_long_and_odd_ids_get_namespaces_volumes_and_files_of_their_own(tmp_path: Path) -> None:
+    """A 70-character id gets one namespace per chapter, and may create each one's volume (the admission
+    policy computes the same names); an id holding ../ writes nothing outside the kubeconfig folder."""
+    long_id, chapters = "Student.With.A.Rather.Long.Name." + "x" * 38, [CHAPTER, "06-storage"]
+    student, escape = Student(long_id), Student("../escaped")  # the roster refuses the latter; still safe
+    namespaces = [student.namespace(chapter) for chapter in chapters]
+    assert len(set(namespaces)) == len(chapters) and max(map(len, namespaces)) <= 63, namespaces
+    folder = tmp_path / "kubeconfigs"
+    report = create_sandboxes([student, escape], chapters, folder)
+    assert list(tmp_path.iterdir()) == [folder] and {path.parent for path in report.kubeconfigs.values()} == {folder}
+    assert (folder / "index.csv").read_text().splitlines() == [
+        "student,kubeconfig",
+        f"../escaped,{escape.file_name}.kubeconfig",
+        f"{long_id},{student.file_name}.kubeconfig",
+    ]
+    core = client.CoreV1Api(_as(report.kubeconfigs[long_id]))
+    for namespace in namespaces:
+        volume = _volume(f"{namespace}-pv", f"/tmp/k8s-course/{namespace}", claim_namespace=namespace)
+        assert core.create_persistent_volume(volume).metadata.name == f"{namespace}-pv"
+    delete_sandboxes([student, escape])
 
 
 def _volume(name: str, path: str, claim_namespace: str = "mine-00-setup") -> dict[str, Any]:

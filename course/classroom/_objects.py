@@ -7,7 +7,7 @@ who                       may
 ========================  ==============================================================================
 the instructor (admin)    everything; creates the objects below (``class sandbox create``)
 a student (ServiceAccount ``edit`` in each of *their* chapter namespaces (the built-in role: Pods,
-``learner-<id>``)         Deployments, Services, Secrets, ... but not RBAC, quotas or the namespace
+``learner-<label>``)      Deployments, Services, Secrets, ... but not RBAC, quotas or the namespace
                           itself); one PersistentVolume per chapter namespace, ``<namespace>-pv``;
                           read-only: Nodes, Namespaces, StorageClasses and other cluster-wide
                           kinds a chapter shows, and the control plane's Leases in ``kube-system``

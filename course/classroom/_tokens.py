@@ -5,9 +5,9 @@ stored in the cluster, and the token can be *bound* to an object: the API server
 while that object exists. Each token here is bound to a Secret in the classroom namespace, so
 deleting the Secret revokes the token at once, long before it expires:
 
-* ``learner-<id>-session`` binds the tokens of the kubeconfigs handed to students
+* ``learner-<label>-session`` binds the tokens of the kubeconfigs handed to students
   (``class sandbox revoke`` deletes it);
-* ``learner-<id>-grading`` binds the token one grading run gives the student's notebook, and is
+* ``learner-<label>-grading`` binds the token one grading run gives the student's notebook, and is
   deleted when that run ends: a process the submission left behind holds a dead token.
 
 The kubeconfig holds the cluster's address and CA certificate (inline) and the token; no file of

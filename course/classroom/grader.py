@@ -49,7 +49,7 @@ from course.classroom._jail import landlock_available, system_read_paths
 from course.classroom._job import JobResult, JobSpec
 from course.classroom._kernels import PORTS_PER_KERNEL, reserved_port_blocks
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
-from course.classroom.roster import GRADER, Student, dns_label, students_from
+from course.classroom.roster import GRADER, Student, students_from
 from course.classroom.sandboxes import create_sandboxes, missing_sandboxes
 
 if TYPE_CHECKING:
@@ -213,7 +213,7 @@ class ClassGrader:
         self.kubectl_cache = home / ".kube" / "cache" / "discovery"
 
     def _job(self, student: Student, kernel_ports: list[int]) -> JobSpec:
-        job_dir = self.run_dir / "jobs" / dns_label(student.id)
+        job_dir = self.run_dir / "jobs" / student.file_name
         spec = JobSpec(
             student=student.id,
             assignment=self.assignment,

@@ -2,39 +2,30 @@
 
 A roster is a CSV file. Either it has a header with an ``id`` column (the format of nbgrader's
 ``nbgrader db student import``: ``id,first_name,last_name,email``), or every row's first cell is a
-student id. Student ids are nbgrader's: the folder names in ``submitted/``. Kubernetes names must be
-DNS labels, so each id is turned into a *label* (lower case, ``[a-z0-9-]``), and two ids that would
-share one are refused before anything is created.
+student id. Student ids are nbgrader's: the folder names in ``submitted/``. Each id is checked once
+(:func:`course._naming.invalid_reason`) and named by :func:`course._naming.student_label`, the same
+function ``course.connect`` and ``nbgrader autograde`` use: distinct ids get distinct labels.
 
->>> Student("Kim_Min-ji").label, Student("Kim_Min-ji").namespace("00-setup")
+>>> Student("kim-min-ji").label, Student("kim-min-ji").namespace("00-setup")
 ('kim-min-ji', 'kim-min-ji-00-setup')
 >>> Student("Kim_Min-ji").service_account
-'learner-kim-min-ji'
+'learner-kim-min-ji--dik4cjn5'
 """
 
 from __future__ import annotations
 
 import csv
-import re
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from course.grading import sandbox_namespace
+from course._naming import chapter_namespace, invalid_reason, student_label
 
 CLASSROOM_NAMESPACE = "k8s-course-classroom"
 """Holds every student's ServiceAccount and the grader's; students have no rights in it."""
 
 GRADER = "k8s-course-grader"
 """The read-only ServiceAccount the hidden tests read the cluster with."""
-
-
-def dns_label(text: str, limit: int = 63) -> str:
-    """``text`` as a DNS label: lower case letters, digits and ``-``.
-
-    >>> dns_label("Ada.Lovelace 2")
-    'ada-lovelace-2'
-    """
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:limit].rstrip("-")
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,13 @@ class Student:
     @property
     def label(self) -> str:
         """The id as a DNS label; the value of the ``k8s-course/student`` label on their objects."""
-        return dns_label(self.id, limit=50)
+        return student_label(self.id)
+
+    @property
+    def file_name(self) -> str:
+        """A name for the student's files (kubeconfig, grading job folder): never a path, and
+        distinct for distinct ids (the id itself could hold ``../``)."""
+        return self.label
 
     @property
     def service_account(self) -> str:
@@ -64,7 +61,7 @@ class Student:
 
     def namespace(self, chapter: str) -> str:
         """The namespace of ``chapter``: the one ``nbgrader autograde`` and ``course.connect`` use."""
-        return sandbox_namespace(self.id, chapter)
+        return chapter_namespace(self.id, chapter)
 
 
 class RosterError(ValueError):
@@ -83,18 +80,26 @@ def read_roster(path: Path) -> list[Student]:
     return students_from([row[column].strip() for row in body if len(row) > column], source=str(path))
 
 
+def sort_ids(ids: list[str]) -> tuple[list[Student], dict[str, str]]:
+    """Split ``ids`` into usable students (in order, without duplicates) and refused ids with the
+    reason: not a valid id, or sharing a label with another id (only by a hash collision)."""
+    refused = {student_id: reason for student_id in ids if (reason := invalid_reason(student_id))}
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for student_id in dict.fromkeys(ids):
+        if student_id not in refused:
+            by_label[student_label(student_id)].append(student_id)
+    for label, sharing in by_label.items():
+        for student_id in sharing if len(sharing) > 1 else []:
+            others = ", ".join(repr(other) for other in sharing if other != student_id)
+            refused[student_id] = f"it would share the namespace prefix {label!r} with {others}; rename one"
+    usable = [Student(student_id) for sharing in by_label.values() if len(sharing) == 1 for student_id in sharing]
+    return usable, refused
+
+
 def students_from(ids: list[str], source: str = "the student list") -> list[Student]:
-    """Check a list of ids (non-empty, no two with the same label) and return them as students."""
-    students: dict[str, Student] = {}
-    for student_id in ids:
-        student = Student(student_id)
-        if not student.label:
-            raise RosterError(f"{source}: student id {student_id!r} has no letter or digit to name it by")
-        other = students.get(student.label)
-        if other is not None and other.id != student_id:
-            raise RosterError(
-                f"{source}: {other.id!r} and {student_id!r} would share the namespace prefix {student.label!r}; "
-                "rename one of them"
-            )
-        students[student.label] = student
-    return list(students.values())
+    """Check a list of ids and return them as students; every refused id is named in one error."""
+    students, refused = sort_ids(ids)
+    if refused:
+        problems = "\n".join(f"  {student_id!r}: {reason}" for student_id, reason in refused.items())
+        raise RosterError(f"{source}: {len(refused)} student ids cannot be used:\n{problems}")
+    return students

@@ -12,6 +12,7 @@ with a fresh token (hand it to them: on JupyterHub, point ``K8S_COURSE_KUBECONFI
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -105,13 +106,30 @@ def create_sandboxes(
             return created, None
         secret = binding_secret(core, student.session_secret, student.label, renew=False)
         token, _ = request_token(core, student.service_account, secret, int(token_days * 86400))
-        return created, write_kubeconfig(kubeconfig_dir / f"{student.id}.kubeconfig", cluster, student.id, token)
+        path = kubeconfig_dir / f"{student.file_name}.kubeconfig"  # the id itself may hold "../"
+        return created, write_kubeconfig(path, cluster, student.id, token)
 
     for student, (created, path) in zip(students, _each(prepare, students), strict=True):
         report.created_namespaces += created
         if path is not None:
             report.kubeconfigs[student.id] = path
+    if kubeconfig_dir is not None:
+        _write_index(kubeconfig_dir / "index.csv", report.kubeconfigs)
     return report
+
+
+def _write_index(path: Path, kubeconfigs: dict[str, Path]) -> None:
+    """``index.csv`` next to the kubeconfigs: whose each file is (files are named after the student's
+    label, not the id, which may hold characters no file name should); earlier runs' rows are kept."""
+    rows: dict[str, str] = {}
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = {row["student"]: row["kubeconfig"] for row in csv.DictReader(handle)}
+    rows.update({student_id: kubeconfig.name for student_id, kubeconfig in kubeconfigs.items()})
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("student", "kubeconfig"))
+        writer.writerows(sorted(rows.items()))
 
 
 def wait_for_volume_policy(timeout: float = 30.0) -> None:
