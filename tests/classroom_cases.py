@@ -168,6 +168,28 @@ attempt("etcd", lambda: socket.create_connection(("127.0.0.1", $etcd_port), time
 attempt("signal-grader", lambda: os.kill($grader_pid, 0))
 """
 
+MACHINE = """
+import os, socket
+attempt("shadow", lambda: open("/etc/shadow", "rb").read())
+for disk in ("/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/xvda", "/dev/loop0", "/dev/mem"):
+    attempt("disk " + disk, lambda: open(disk, "rb").read(4096))
+attempt("grader-process", lambda: open("/proc/$grader_pid/cmdline", "rb").read())
+attempt("grader-environ", lambda: open("/proc/$grader_pid/environ", "rb").read())
+attempt("other-processes", lambda: [p for p in os.listdir("/proc") if p.isdigit() and p != "1"] or open("/proc/none"))
+attempt("unix-socket-list", lambda: open("/proc/net/unix").read())
+attempt("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", $etcd_port)))
+attempt("unix-socket", lambda: socket.socket(socket.AF_UNIX).connect("/run/containerd/containerd.sock"))
+def as_root():
+    if os.getuid() != 0:
+        raise PermissionError("the kernel is not root")
+attempt("root-identity", as_root)
+"""
+"""What a submission must not read or reach on the machine: root's files, a disk, the processes and
+sockets of others; and it must not be root."""
+
+REFUSED = ("PermissionError", "FileNotFoundError")
+"""How the jail refuses: by the fence (``PermissionError``), or because nothing is there in its root."""
+
 
 def _not_json(released: Notebook, source: Notebook, where: dict[str, str]) -> str:
     return "{ this is not a notebook"
@@ -185,7 +207,8 @@ CASES = [
     Case("prints-megabytes", 8, _attack('print("x" * 8_000_000)')),
     Case("exhausts-quota", 8, _attack(QUOTA), ("403",)),
     Case("deletes-own-namespace", 8, _attack(OWN_NAMESPACE), ("403",)),
-    Case("reads-grader-files", 8, _attack(GRADER_FILES), ("PermissionError", "ProcessLookupError")),
+    Case("reads-grader-files", 8, _attack(GRADER_FILES), (*REFUSED, "ProcessLookupError")),
+    Case("reads-the-machine", 8, _attack(MACHINE), REFUSED),
     Case("tampers-with-checks", 0, _tamper),
     Case("edits-cell-metadata", 6, _edit_cell_metadata),
     Case("borrows-namespace", 0, _borrow_namespace),

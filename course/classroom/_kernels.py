@@ -176,7 +176,9 @@ class KernelPlan:
     def policy_for(self, connection: Mapping[str, Any]) -> JailPolicy:
         assert self.policy is not None, "ClassroomSandbox must run before Execute"
         ports = [int(connection[key]) for key in ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")]
-        return replace(self.policy, bind_ports=ports, connect_ports=list(self.api_ports))
+        return replace(
+            self.policy, bind_ports=ports, connect_ports=list(self.api_ports), scratch=str(self.kernel_dir.parent)
+        )
 
 
 _plan: KernelPlan | None = None
