@@ -8,6 +8,7 @@ and that the honest grades equal plain ``nbgrader autograde``'s.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -24,6 +25,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from course._chapters import load_chapter
+from course._resetting import CLASSROOM_KINDS, prepare_namespace
 from course.classroom._kernels import (
     PORTS_PER_KERNEL,
     KernelPlan,
@@ -31,8 +34,8 @@ from course.classroom._kernels import (
     install_plan,
     reserved_port_blocks,
 )
-from course.classroom._objects import volume_binding
-from course.classroom.grader import ClassReport, grade_class
+from course.classroom._objects import sandbox_objects, volume_binding
+from course.classroom.grader import ClassReport, grade_class, submitted_students
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
 from course.classroom.samples import source_and_released, write_submission
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
@@ -245,9 +248,7 @@ def test_student_kubeconfig_is_refused_outside_its_namespace(tmp_path: Path) -> 
         "read kube-system's Secrets": lambda: core.list_namespaced_secret("kube-system"),
         "create a Namespace": lambda: core.create_namespace({"metadata": {"name": "mine-extra"}}),
         "create a PersistentVolume": lambda: core.create_persistent_volume(_volume("mine-pv", "/tmp/k8s-course/mine")),
-        "mount a node's / with its own volume": lambda: core.create_persistent_volume(
-            _volume("mine-00-setup-pv", "/")
-        ),
+        "mount a node's / with its own volume": lambda: core.create_persistent_volume(_volume("mine-00-setup-pv", "/")),
         "take another student's volume name": lambda: core.create_persistent_volume(
             _volume("other-00-setup-pv", "/tmp/k8s-course/other-00-setup", claim_namespace="other-00-setup")
         ),
@@ -288,6 +289,7 @@ def test_long_and_odd_ids_get_namespaces_volumes_and_files_of_their_own(tmp_path
     folder = tmp_path / "kubeconfigs"
     report = create_sandboxes([student, escape], chapters, folder)
     assert list(tmp_path.iterdir()) == [folder] and {path.parent for path in report.kubeconfigs.values()} == {folder}
+    assert report.failed == {}
     assert (folder / "index.csv").read_text().splitlines() == [
         "student,kubeconfig",
         f"../escaped,{escape.file_name}.kubeconfig",
@@ -298,6 +300,22 @@ def test_long_and_odd_ids_get_namespaces_volumes_and_files_of_their_own(tmp_path
         volume = _volume(f"{namespace}-pv", f"/tmp/k8s-course/{namespace}", claim_namespace=namespace)
         assert core.create_persistent_volume(volume).metadata.name == f"{namespace}-pv"
     delete_sandboxes([student, escape])
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_a_reset_with_admin_rights_leaves_the_sandbox_alone() -> None:
+    """Plain nbgrader autograde on a classroom cluster resets with the instructor's rights: the
+    learner's objects go, labelled as the classroom's or not; the quota, limits and bindings stay."""
+    student = Student("reset-by-admin")
+    assert {m["kind"] for m in sandbox_objects(student, CHAPTER)} - {"Namespace"} == set(CLASSROOM_KINDS)
+    create_sandboxes([student], [CHAPTER])
+    core, namespace, before = _admin(), student.namespace(CHAPTER), _sandbox_objects(student)
+    disguised = {"metadata": {"name": "disguised", "labels": {"k8s-course/classroom": "sandbox"}}}
+    core.create_namespaced_config_map(namespace, disguised)
+    prepare_namespace(load_chapter(CHAPTER), namespace, fresh=True)
+    assert _sandbox_objects(student).keys() == before.keys()  # the quota's status changes; nothing goes
+    assert "disguised" not in [item.metadata.name for item in core.list_namespaced_config_map(namespace).items]
+    delete_sandboxes([student])
 
 
 def _volume(name: str, path: str, claim_namespace: str = "mine-00-setup") -> dict[str, Any]:
@@ -407,7 +425,7 @@ def test_feedback_gradebook_and_csv_are_written(graded: ClassReport) -> None:
     root = _root(graded)
     assert (root / "feedback" / "solved" / CHAPTER / f"{CHAPTER}.html").is_file()
     rows = graded.report_csv.read_text().splitlines()
-    assert rows[0] == "student,status,score,max_score,seconds,detail" and len(rows) == len(CASES) + 1
+    assert rows[0] == "student,namespace,status,score,max_score,seconds,detail" and len(rows) == len(CASES) + 1
     assert graded.export_csv is not None and "solved" in graded.export_csv.read_text()
     from nbgrader.api import Gradebook
 
@@ -523,6 +541,49 @@ def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
     assert (results["finished"].status, results["finished"].score) == ("graded", 8)
     left = [pid for pid in Path("/proc").iterdir() if pid.name.isdigit() and _cwd_in(pid, report.run_dir)]
     assert left == [], "processes of the run are still alive"
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_unusable_submissions_are_rows_and_stripped_sandboxes_are_repaired(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Ids differing only by case and punctuation, an unreadable folder, an unknown id and an id that
+    is no folder name: the class is graded, each of those gets an error row, and a sandbox a reset
+    with admin rights stripped is applied again before its student is graded."""
+    root = _course(tmp_path_factory.mktemp("unusable"))
+    for name in ("Kim.Min", "kim-min"):
+        _submit(root, name, CASES[0], {})
+    locked = root / "submitted" / "locked" / CHAPTER
+    locked.parent.mkdir(parents=True)
+    locked.symlink_to(locked)  # unreadable even to root, who reads any folder whatever its mode
+    stripped = Student("kim-min")
+    create_sandboxes([stripped], [CHAPTER])
+    namespace, rbac = stripped.namespace(CHAPTER), client.RbacAuthorizationV1Api(_admin().api_client)
+    _admin().delete_namespaced_resource_quota("k8s-course-quota", namespace)
+    rbac.delete_namespaced_role_binding("k8s-course-learner", namespace)
+    submitted = submitted_students(root, CHAPTER)
+    assert submitted == ["Kim.Min", "kim-min", "locked"]
+    ids = [*submitted, "nobody", "../escape"]
+    report = grade_class(CHAPTER, root, workers=2, cell_timeout=60, timeout=240, students=ids, export=False)
+    with report.report_csv.open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert {student: (row["status"], float(row["score"])) for student, row in rows.items()} == {
+        "Kim.Min": ("graded", 8),
+        "kim-min": ("graded", 8),  # with the learner's RoleBinding back: its reset and its cells worked
+        "locked": ("error", 0),
+        "nobody": ("error", 0),
+        "../escape": ("error", 0),
+    }
+    assert (
+        rows["kim-min"]["namespace"]
+        == namespace
+        != rows["Kim.Min"]["namespace"]
+        == Student("Kim.Min").namespace(CHAPTER)
+    )
+    assert "cannot read" in rows["locked"]["detail"] and "no submission" in rows["nobody"]["detail"]
+    assert "contains a /" in rows["../escape"]["detail"] and rows["../escape"]["namespace"] == ""
+    _admin().read_namespaced_resource_quota("k8s-course-quota", namespace)
+    rbac.read_namespaced_role_binding("k8s-course-learner", namespace)
 
 
 def _cwd_in(process: Path, folder: Path) -> bool:

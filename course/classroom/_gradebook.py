@@ -78,7 +78,8 @@ def merge(gradebook: Gradebook, assignment: str, result: JobResult) -> None:
         result.score, result.max_score = float(submission.score), float(submission.max_score)
 
 
-REPORT_FIELDS = ("student", "status", "score", "max_score", "seconds", "detail")
+REPORT_FIELDS = ("student", "namespace", "status", "score", "max_score", "seconds", "detail")
+"""``namespace`` maps the nbgrader id to the namespace it was graded in (empty for an id that cannot be one)."""
 
 
 def write_report(path: Path, results: Iterable[JobResult]) -> Path:

@@ -84,6 +84,8 @@ class JobResult:
     student: str
     status: str = "error"
     detail: str = ""
+    namespace: str = ""
+    """Where the submission was graded (set by the coordinator): the student id's mapping, for the CSV."""
     seconds: float = 0.0
     score: float = 0.0
     max_score: float = 0.0

@@ -37,20 +37,20 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from course._client import api_client, kubeconfig
 from course._errors import CourseError
+from course._naming import chapter_namespace, invalid_reason
 from course._paths import cache_dir
 from course._steps import say, step
 from course._toolchain import load_toolchain
 from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
-from course.classroom._jail import missing_features, system_read_paths
+from course.classroom._jail import landlock_available, system_read_paths
 from course.classroom._job import JobResult, JobSpec
 from course.classroom._kernels import PORTS_PER_KERNEL, reserved_port_blocks
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
-from course.classroom.roster import GRADER, Student, students_from
-from course.classroom.sandboxes import create_sandboxes, missing_sandboxes
+from course.classroom.roster import GRADER, Student, sort_ids
+from course.classroom.sandboxes import create_sandboxes
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -84,8 +84,34 @@ class ClassReport:
 
 
 def submitted_students(course_root: Path, assignment: str) -> list[str]:
-    """The students with a submission of ``assignment`` in ``submitted/``."""
-    return sorted(path.parent.name for path in (course_root / "submitted").glob(f"*/{assignment}") if path.is_dir())
+    """The students with a submission of ``assignment`` in ``submitted/``, readable or not (an
+    unreadable one gets a row saying so, rather than no row at all)."""
+    folder = course_root / "submitted"
+    found = []
+    for student in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            (student / assignment).lstat()
+        except FileNotFoundError:
+            continue
+        except OSError:  # the student's folder cannot be searched: report it as theirs
+            pass
+        found.append(student.name)
+    return found
+
+
+def submission_problem(course_root: Path, assignment: str, student: str) -> str | None:
+    """Why ``student``'s submission of ``assignment`` cannot be graded before it is even opened, or None."""
+    folder = course_root / "submitted" / student / assignment
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries]
+    except FileNotFoundError:
+        return f"no submission of {assignment} in submitted/{student}/ (is the id right?)"
+    except OSError as error:
+        return f"cannot read submitted/{student}/{assignment}: {error.strerror or error}"
+    if not any(name.endswith(".ipynb") for name in names):
+        return f"submitted/{student}/{assignment} holds no notebook"
+    return None
 
 
 class Zygote:
@@ -170,7 +196,8 @@ class ClassGrader:
         self.gradebook: Gradebook | None = None
 
     # -- preparing --------------------------------------------------------------------------
-    def prepare(self, students: list[Student]) -> None:
+    def prepare(self, students: list[Student]) -> list[Student]:
+        """Get everything ready; return the students to grade (those whose sandbox could be applied)."""
         self.run_dir.mkdir(parents=True, mode=0o700)
         self.zygote = Zygote(self.run_dir, self._zygote_env())  # its imports overlap with what follows
         notebooks = known_notebooks(db_path(self.course_root), self.assignment)
@@ -179,10 +206,10 @@ class ClassGrader:
                 f"The gradebook does not know {self.assignment!r}: run nbgrader generate_assignment first."
             )
         self.notebooks = len(notebooks)
-        missing = missing_sandboxes(students, self.assignment)
-        if missing:
-            with step(f"Creating the sandboxes of {len(missing)} students"):
-                create_sandboxes(missing, [self.assignment])
+        # Applied again even when they exist: a reset with admin rights (plain nbgrader autograde) or a
+        # hand edit may have changed a quota or a RoleBinding, and grading must happen in the sandbox.
+        with step(f"Applying the sandboxes of {len(students)} students"):
+            failed = create_sandboxes(students, [self.assignment]).failed
         self.template = snapshot(db_path(self.course_root), self.run_dir / "template.db")
         self.gradebook = open_gradebook(db_path(self.course_root))
         secret = binding_secret(self.core, GRADER_RUN_SECRET, "grader", renew=True)
@@ -191,6 +218,9 @@ class ClassGrader:
         self._warm_caches()
         self.toolchain = load_toolchain()
         self.kernel_read = system_read_paths()
+        for student_id, problem in failed.items():
+            self.refuse(student_id, f"its sandbox could not be applied: {problem}")
+        return [student for student in students if student.id not in failed]
 
     def _warm_caches(self) -> None:
         """Fetch API discovery once, every group's resources included (a reset walks them all); every
@@ -262,7 +292,7 @@ class ClassGrader:
                     student, ports = pending.popleft(), free_ports.popleft()
                     try:
                         spec = self._job(student, ports)
-                    except (ApiException, OSError) as problem:  # this student only: record it, go on
+                    except Exception as problem:  # whatever it is, it is this student's row; go on
                         free_ports.append(ports)
                         self._record(JobResult(student=student.id, detail=f"could not prepare: {problem}"))
                         continue
@@ -302,17 +332,32 @@ class ClassGrader:
     def _finish(self, job: _Running) -> None:
         revoke(self.core, job.student.grading_secret)
         result_file = Path(job.spec.job_dir) / "result.json"
-        result = JobResult.load(result_file) if result_file.is_file() else JobResult(student=job.student.id)
+        try:
+            result = JobResult.load(result_file)
+        except (OSError, ValueError, TypeError):  # none, or the job was ended while writing it
+            result = JobResult(student=job.student.id, detail="the grading job ended without a result (see job.out)")
         result.seconds = round(time.monotonic() - job.started, 2)
         if job.timed_out:
             result.status, result.detail = "timeout", f"still running after {self.timeout:.0f}s; ended"
-        elif not result_file.is_file():
-            result.detail = "the grading job ended without a result (see job.out)"
         self._record(result)
+
+    def refuse(self, student_id: str, reason: str) -> None:
+        """A submission that is not graded at all: a row in the CSV (not in the gradebook, which has
+        no notebook of it to show); the class goes on."""
+        self._report(JobResult(student=student_id, detail=reason))
 
     def _record(self, result: JobResult) -> None:
         """Merge one result into the gradebook (this process is its only writer) and report it."""
-        merge(self.gradebook, self.assignment, result)
+        try:
+            merge(self.gradebook, self.assignment, result)
+        except Exception as problem:  # the gradebook refused this one; the CSV still says what happened
+            assert self.gradebook is not None
+            self.gradebook.db.rollback()
+            result.status, result.detail = "error", f"not recorded in the gradebook: {problem}"
+        self._report(result)
+
+    def _report(self, result: JobResult) -> None:
+        result.namespace = "" if invalid_reason(result.student) else chapter_namespace(result.student, self.assignment)
         self.results.append(result)
         mark = "✓" if result.status == "graded" else "✗"
         detail = "" if result.status == "graded" else f" {result.status}: {result.detail}"
@@ -357,22 +402,26 @@ def grade_class(
 ) -> ClassReport:
     """Grade every submission of ``assignment`` in ``course_root`` (see the module docstring)."""
     started = time.monotonic()
-    missing = missing_features() if require_landlock else []
-    if missing:
+    abi = landlock_available()
+    if require_landlock and abi < 1:
         raise CourseError(
-            "This machine cannot jail the graded kernels, so a submission could read or reach what the grader can.\n"
-            + "".join(f"  Missing: {feature}.\n" for feature in missing)
-            + "  Grade on a machine that has it (see README: How grading stays honest), or take the risk with"
-            " --unconfined."
+            "This machine's kernel has no Landlock, so a submission could read the grader's files.\n"
+            "  Grade on Linux 5.13 or newer, or accept the risk with --unconfined."
         )
     ids = students if students is not None else submitted_students(course_root, assignment)
-    roster = students_from(ids)
+    roster, refused = sort_ids(ids)
+    for student in roster:
+        if problem := submission_problem(course_root, assignment, student.id):
+            refused[student.id] = problem
+    roster = [student for student in roster if student.id not in refused]
     grader = ClassGrader(
         assignment, course_root, workers or default_workers(), cell_timeout, timeout, feedback, require_landlock
     )
     try:
+        for student_id, reason in refused.items():
+            grader.refuse(student_id, reason)
         with step(f"Preparing to grade {len(roster)} submissions of {assignment}"):
-            grader.prepare(roster)
+            roster = grader.prepare(roster)
         say(f"Grading with {grader.workers} workers (run folder: {grader.run_dir})")
         grader.run(roster)
     finally:

@@ -52,10 +52,12 @@ _PARALLEL = 8
 
 @dataclass
 class SandboxReport:
-    """What ``create_sandboxes`` did: new namespaces, and the kubeconfigs it wrote."""
+    """What ``create_sandboxes`` did: new namespaces, the kubeconfigs it wrote, the students it could not
+    prepare (id: why)."""
 
     created_namespaces: list[str] = field(default_factory=list)
     kubeconfigs: dict[str, Path] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def _each(function: Callable[[Student], T], students: Iterable[Student]) -> list[T]:
@@ -83,7 +85,11 @@ def create_sandboxes(
     kubeconfig_dir: Path | None = None,
     token_days: float = 30.0,
 ) -> SandboxReport:
-    """Create (or complete) every student's sandbox for ``chapters``; optionally write kubeconfigs."""
+    """Create (or complete, or repair) every student's sandbox for ``chapters``; optionally write kubeconfigs.
+
+    A student whose sandbox cannot be made is listed in the report's ``failed``; the others go on.
+    Applying an existing, unchanged sandbox again costs one request per object and rewrites nothing.
+    """
     report = SandboxReport()
     loaded = [load_chapter(chapter) for chapter in chapters]
     apply(shared_objects(), CLASSROOM_NAMESPACE)
@@ -109,7 +115,17 @@ def create_sandboxes(
         path = kubeconfig_dir / f"{student.file_name}.kubeconfig"  # the id itself may hold "../"
         return created, write_kubeconfig(path, cluster, student.id, token)
 
-    for student, (created, path) in zip(students, _each(prepare, students), strict=True):
+    def each_student(student: Student) -> tuple[list[str], Path | None] | str:
+        try:
+            return prepare(student)
+        except Exception as problem:  # one student's sandbox failing must not stop the class
+            return f"{type(problem).__name__}: {problem}"
+
+    for student, outcome in zip(students, _each(each_student, students), strict=True):
+        if isinstance(outcome, str):
+            report.failed[student.id] = outcome
+            continue
+        created, path = outcome
         report.created_namespaces += created
         if path is not None:
             report.kubeconfigs[student.id] = path
@@ -168,13 +184,6 @@ def wait_for_volume_policy(timeout: float = 30.0) -> None:
                     "  Check that the cluster serves admissionregistration.k8s.io/v1 (Kubernetes 1.30 or newer)."
                 )
             time.sleep(0.2)
-
-
-def missing_sandboxes(students: list[Student], chapter: str) -> list[Student]:
-    """The students who have no sandbox namespace for ``chapter`` yet (one list request)."""
-    selector = f"{LABEL}=sandbox,{CHAPTER_LABEL}={chapter}"
-    present = set(_namespaces(_core(), selector))
-    return [student for student in students if student.namespace(chapter) not in present]
 
 
 def revoke_sessions(students: list[Student]) -> None:
