@@ -57,7 +57,8 @@ def add_parser(commands: Any) -> None:
     grade.add_argument(
         "--unconfined",
         action="store_true",
-        help="grade even without Landlock (submissions could read the grader's files)",
+        help="UNSAFE: grade even where the kernels cannot be fully jailed (no Landlock, seccomp or namespaces): "
+        "a submission could then read the grader's files, the disk, and reach local sockets",
     )
 
     practice = actions.add_parser("practice", help="write generated submissions to try the class grader")
@@ -117,7 +118,11 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from course.classroom._jail import missing_features
     from course.classroom.grader import grade_class
+
+    for feature in missing_features() if args.unconfined else []:
+        say(f"  UNSAFE (--unconfined): graded kernels run without {feature}")
 
     report = grade_class(
         args.assignment,

@@ -45,7 +45,7 @@ from course._paths import cache_dir
 from course._steps import say, step
 from course._toolchain import load_toolchain
 from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
-from course.classroom._jail import landlock_available, system_read_paths
+from course.classroom._jail import missing_features, system_read_paths
 from course.classroom._job import JobResult, JobSpec
 from course.classroom._kernels import PORTS_PER_KERNEL, reserved_port_blocks
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
@@ -402,11 +402,13 @@ def grade_class(
 ) -> ClassReport:
     """Grade every submission of ``assignment`` in ``course_root`` (see the module docstring)."""
     started = time.monotonic()
-    abi = landlock_available()
-    if require_landlock and abi < 1:
+    missing = missing_features() if require_landlock else []
+    if missing:
         raise CourseError(
-            "This machine's kernel has no Landlock, so a submission could read the grader's files.\n"
-            "  Grade on Linux 5.13 or newer, or accept the risk with --unconfined."
+            "This machine cannot jail the graded kernels, so a submission could read or reach what the grader can.\n"
+            + "".join(f"  Missing: {feature}.\n" for feature in missing)
+            + "  Grade on a machine that has it (see README: How grading stays honest), or take the risk with"
+            " --unconfined."
         )
     ids = students if students is not None else submitted_students(course_root, assignment)
     roster, refused = sort_ids(ids)
