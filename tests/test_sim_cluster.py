@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import subprocess
@@ -95,6 +96,57 @@ spec:
     assert replica_sets[0].metadata.owner_references[0].name == "spread"
     nodes = {pod.spec.node_name for pod in pods_of(cluster, "app=spread")}
     assert nodes == {"course-worker", "course-worker2", "course-worker3"}
+
+
+SERVICE_SUBNET = ipaddress.ip_network("10.96.0.0/16")
+POD_SUBNET = ipaddress.ip_network("10.244.0.0/16")
+"""kind's defaults (v1alpha4 Cluster ``networking.serviceSubnet``/``podSubnet``; a /24 per node), which
+the chapters' diagrams use: the sim cluster gives out the same addresses."""
+
+
+def test_services_and_pods_take_addresses_from_kinds_ranges(cluster: course.Cluster) -> None:
+    nodes = cluster.core.list_node().items
+    pod_cidrs = {node.metadata.name: node.spec.pod_cidr for node in nodes}
+    assert all(pod_cidrs.values()), f"Nodes without a podCIDR: {pod_cidrs}"
+    networks = {name: ipaddress.ip_network(cidr) for name, cidr in pod_cidrs.items()}
+    assert all(net.prefixlen == 24 and net.subnet_of(POD_SUBNET) for net in networks.values()), pod_cidrs
+    assert len(set(networks.values())) == len(nodes), f"Nodes share a podCIDR: {pod_cidrs}"
+
+    cluster.apply(
+        """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: addresses}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: addresses}}
+  template:
+    metadata: {labels: {app: addresses}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {matchLabels: {app: addresses}}}
+      containers: [{name: web, image: "nginx:1.27"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: addresses}
+spec:
+  selector: {app: addresses}
+  ports: [{port: 80}]
+"""
+    )
+    cluster.wait_for("Deployment", "addresses", "Available", timeout=30)
+    service = cluster.core.read_namespaced_service("addresses", cluster.namespace)
+    assert ipaddress.ip_address(service.spec.cluster_ip) in SERVICE_SUBNET, service.spec.cluster_ip
+    kubernetes = cluster.core.read_namespaced_service("kubernetes", "default")
+    assert kubernetes.spec.cluster_ip == "10.96.0.1"
+    pods = pods_of(cluster, "app=addresses")
+    assert len({pod.spec.node_name for pod in pods}) == 3
+    for pod in pods:
+        assert ipaddress.ip_address(pod.status.pod_ip) in networks[pod.spec.node_name], (
+            f"{pod.metadata.name} on {pod.spec.node_name} ({pod_cidrs[pod.spec.node_name]}) has {pod.status.pod_ip}"
+        )
 
 
 def test_deleted_pod_is_replaced(cluster: course.Cluster) -> None:

@@ -182,7 +182,8 @@ class SimBackend:
         write_course_kubeconfig(yaml.safe_load((self.cluster_dir / "kubeconfig.yaml").read_text()))
 
     def _wait_schedulable(self, bin_dir: Path) -> None:
-        """Wait until every Node is Ready and the node controller has lifted its ``not-ready`` taint."""
+        """Wait until every Node is Ready, has its podCIDR (from which kwok gives its Pods their addresses)
+        and the node controller has lifted its ``not-ready`` taint."""
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             nodes = json.loads(self._kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
@@ -190,6 +191,7 @@ class SimBackend:
                 node["metadata"]["name"]
                 for node in nodes
                 if not node_ready(node)
+                or not node["spec"].get("podCIDR")
                 or any(t["key"] == "node.kubernetes.io/not-ready" for t in node["spec"].get("taints") or [])
             ]
             if len(nodes) == len(_node_manifests()) and not waiting:
