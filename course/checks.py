@@ -899,3 +899,26 @@ def events_about(kind: str, name: str, namespace: str) -> list[dict[str, Any]]:
         key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or field(e, "metadata.creationTimestamp"))
     )
     return found
+
+
+def expect_answer(name: str, value: Any, kind: type | tuple[type, ...], what: str, hint: str = "") -> Any:
+    """A learner's answer, read by the check as ``globals().get(name)``: ``value`` if it is a ``kind``,
+    else a failure with expected and found, so a missing variable reads "not set" rather than a
+    ``NameError`` (the class grader copies every name a check looks up through ``globals()``).
+
+    >>> expect_answer("worker_nodes", ["course-worker"], list, "a list of node names")
+    ['course-worker']
+    >>> expect_answer("worker_nodes", None, list, "a list of node names", hint="Run the exercise's cell.")
+    Traceback (most recent call last):
+    ...
+    course.checks.CheckFailed: worker_nodes should be a list of node names.
+      expected: a list of node names
+      found:    no variable worker_nodes (run the exercise's cell first)
+      hint:     Run the exercise's cell.
+    """
+    if isinstance(value, kind):
+        return value
+    shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."
+    missing = f"no variable {name} (run the exercise's cell first)"
+    found = missing if value is None else f"{type(value).__name__} {shown}"
+    raise CheckFailed(f"{name} should be {what}.", what, found, hint)
