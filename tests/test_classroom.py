@@ -464,7 +464,8 @@ def test_class_grades_equal_plain_nbgrader(graded: ClassReport, tmp_path_factory
 
 def test_the_kernel_was_jailed(graded: ClassReport) -> None:
     result: Any = graded.by_student()["solved"]
-    assert {"files", "tcp", "no-capabilities"} <= set(result.jail), json.dumps(result.jail)
+    layers = {"files", "tcp", "no-capabilities", "pid-namespace", "private-root", "tcp-sockets-only"}
+    assert layers <= set(result.jail) and {"own-uid", "graders-uid"} & set(result.jail), json.dumps(result.jail)
 
 
 # -- the jail and the job timeout, each on its own --------------------------------------------
