@@ -188,6 +188,30 @@ def test_sandbox_creation_is_idempotent(tmp_path: Path) -> None:
     assert len(before["idem-a"]) == 7  # namespace, 2 RoleBindings, quota, limits, ServiceAccount, volume rights
 
 
+@pytest.mark.usefixtures("sim_cluster")
+def test_only_changed_sandboxes_are_applied_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """class grade checks every sandbox with a few list requests and applies only what differs."""
+    from course.classroom import sandboxes
+
+    students = students_from(["ensure-a", "ensure-b"])
+    create_sandboxes(students, [CHAPTER])
+    applied: list[list[str]] = []
+
+    def create(chosen: list[Student], chapters: list[str]) -> sandboxes.SandboxReport:
+        applied.append([student.id for student in chosen])
+        return create_sandboxes(chosen, chapters)
+
+    monkeypatch.setattr(sandboxes, "create_sandboxes", create)
+    assert sandboxes.ensure_sandboxes(students, CHAPTER).failed == {}
+    assert applied == []  # what the API server defaults (a LimitRange's default) is no difference
+    namespace = students[1].namespace(CHAPTER)
+    _admin().delete_namespaced_limit_range("k8s-course-limits", namespace)
+    sandboxes.ensure_sandboxes(students, CHAPTER)
+    assert applied == [["ensure-b"]]
+    _admin().read_namespaced_limit_range("k8s-course-limits", namespace)
+    delete_sandboxes(students)
+
+
 DENIED: list[tuple[str, str, str, str]] = [
     # (namespace, verb, group/resource[/subresource], why)
     ("other-00-setup", "list", "/pods", "another student's Pods"),

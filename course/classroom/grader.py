@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ from course.classroom._job import JobResult, JobSpec
 from course.classroom._kernels import PORTS_PER_KERNEL, reserved_port_blocks
 from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
 from course.classroom.roster import GRADER, Student, sort_ids
-from course.classroom.sandboxes import create_sandboxes
+from course.classroom.sandboxes import ensure_sandboxes
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -208,16 +209,18 @@ class ClassGrader:
         self.notebooks = len(notebooks)
         # Applied again even when they exist: a reset with admin rights (plain nbgrader autograde) or a
         # hand edit may have changed a quota or a RoleBinding, and grading must happen in the sandbox.
-        with step(f"Applying the sandboxes of {len(students)} students"):
-            failed = create_sandboxes(students, [self.assignment]).failed
-        self.template = snapshot(db_path(self.course_root), self.run_dir / "template.db")
-        self.gradebook = open_gradebook(db_path(self.course_root))
-        secret = binding_secret(self.core, GRADER_RUN_SECRET, "grader", renew=True)
-        token, _ = request_token(self.core, GRADER, secret, 3600 * 6)
-        self.grader_kubeconfig = write_kubeconfig(self.run_dir / "grader.kubeconfig", self.cluster, GRADER, token)
-        self._warm_caches()
-        self.toolchain = load_toolchain()
-        self.kernel_read = system_read_paths()
+        # In the background: the requests mostly wait on the API server, as does what follows.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            applying = background.submit(ensure_sandboxes, students, self.assignment)
+            self.template = snapshot(db_path(self.course_root), self.run_dir / "template.db")
+            self.gradebook = open_gradebook(db_path(self.course_root))
+            secret = binding_secret(self.core, GRADER_RUN_SECRET, "grader", renew=True)
+            token, _ = request_token(self.core, GRADER, secret, 3600 * 6)
+            self.grader_kubeconfig = write_kubeconfig(self.run_dir / "grader.kubeconfig", self.cluster, GRADER, token)
+            self._warm_caches()
+            self.toolchain = load_toolchain()
+            self.kernel_read = system_read_paths()
+            failed = applying.result().failed
         for student_id, problem in failed.items():
             self.refuse(student_id, f"its sandbox could not be applied: {problem}")
         return [student for student in students if student.id not in failed]
