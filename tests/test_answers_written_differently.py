@@ -21,6 +21,24 @@ REWRITES: dict[str, list[tuple[str, str]]] = {
             "  selector:\n    matchExpressions:\n    - {key: app, operator: In, values: [web]}\n",
         ),
     ],
+    "02-control-plane": [
+        (  # exercise 4: course-worker2 chosen by two of its labels
+            "  nodeSelector:\n    kubernetes.io/hostname: course-worker2\n",
+            "  nodeSelector:\n    kubernetes.io/hostname: course-worker2\n    kubernetes.io/os: linux\n",
+        ),
+    ],
+    "04-workloads": [
+        (  # exercise 1: the Deployment web selects app=web with an expression
+            "  selector:\n    matchLabels:\n      app: web\n",
+            "  selector:\n    matchExpressions:\n    - {key: app, operator: In, values: [web]}\n",
+        ),
+    ],
+    "04b-more-workloads": [
+        (  # exercise 1: the StatefulSet store selects app=store with an expression
+            "  selector:\n    matchLabels:\n      app: store\n",
+            "  selector:\n    matchExpressions:\n    - {key: app, operator: In, values: [store]}\n",
+        ),
+    ],
     "05-network": [
         (  # exercise 6: the policy's target and its source, as expressions
             "  podSelector:\n    matchLabels: {app: web}\n",
