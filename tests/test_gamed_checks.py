@@ -1,0 +1,161 @@
+"""Checks grade what the task asks, not something easier (issue 17).
+
+Each submission below is the released notebook with answers that take a shortcut the task rules out:
+a made-up name, a patch where the task asks for a replace that carries the ``resourceVersion``, a
+``cluster.apply`` where it asks for a ``POST``. Graded through ``nbgrader autograde`` on the sim
+cluster, the exercise it games earns nothing. And a check whose learner variable is missing fails
+with expected and found, never with a ``NameError``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+import course
+from course.checks import CheckFailed
+from course.classroom._referee import _read_names
+from course.classroom.samples import solve
+from course.grading import autograde
+
+from .test_chapters import CHAPTERS, released_of, source_of
+
+MADE_UP_DELETED_POD = """
+web_set = cluster.apps.list_namespaced_replica_set(cluster.namespace, label_selector="app=web").items[0]
+deleted_pod = f"{web_set.metadata.name}-zzzzz"
+replacement_pod = cluster.core.list_namespaced_pod(cluster.namespace, label_selector="app=web").items[0].metadata.name
+"""
+"""Chapter 01, exercise 2: nothing deleted; a name that never existed, and a Pod that was there all along."""
+
+APPLIED_NOT_POSTED = """
+front_door = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "front-door"}}
+cluster.apply({**front_door, "data": {"greeting": "hello"}})
+"""
+"""Chapter 02, exercise 1: server-side apply (a PATCH), not the POST the task asks for."""
+
+PATCHED_NOT_REPLACED = """
+updated = cluster.core.patch_namespaced_config_map("settings", cluster.namespace, {"data": {"mode": "fast"}})
+"""
+"""Chapter 02, exercise 2: a patch, which no resourceVersion guards."""
+
+REPLACED_WITHOUT_VERSION = """
+settings = cluster.core.read_namespaced_config_map("settings", cluster.namespace)
+settings.data["mode"] = "fast"
+settings.metadata.resource_version = None
+updated = cluster.core.replace_namespaced_config_map("settings", cluster.namespace, settings)
+"""
+"""Chapter 02, exercise 2: a replace without the resourceVersion: an unconditional write."""
+
+
+def submission(chapter: str, solved: list[str], answers: dict[str, str], into: Path) -> Path:
+    """The released notebook with ``solved`` exercises solved and the answer cells in ``answers``
+    (by grade_id) holding the given code instead of ``raise NotImplementedError()``."""
+    source = nbformat.read(source_of(chapter), as_version=4)
+    notebook = solve(nbformat.read(released_of(chapter), as_version=4), source, solved)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id in answers:
+            assert "raise NotImplementedError()" in cell.source, grade_id
+            cell.source = cell.source.replace("raise NotImplementedError()", answers.pop(grade_id).strip())
+    assert not answers, f"no answer cells {sorted(answers)}"
+    path = into / f"{chapter}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def points(cells: dict[str, float], exercise: str) -> float:
+    return float(sum(p for grade_id, p in cells.items() if grade_id.startswith(f"{exercise}-")))
+
+
+@pytest.mark.usefixtures("sim_cluster")
+@pytest.mark.parametrize(
+    ("chapter", "solved", "answers", "gamed"),
+    [
+        ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": MADE_UP_DELETED_POD}, ["ex2"]),
+        (
+            "02-control-plane",
+            [],
+            {"ex1-post-front-door": APPLIED_NOT_POSTED, "ex2-replace-settings": PATCHED_NOT_REPLACED},
+            ["ex1", "ex2"],
+        ),
+        ("02-control-plane", [], {"ex2-replace-settings": REPLACED_WITHOUT_VERSION}, ["ex2"]),
+    ],
+    ids=["01-made-up-deleted-pod", "02-apply-and-patch", "02-replace-without-resource-version"],
+)
+def test_a_gamed_exercise_earns_nothing(
+    chapter: str, solved: list[str], answers: dict[str, str], gamed: list[str], tmp_path: Path
+) -> None:
+    notebook = submission(chapter, solved, dict(answers), tmp_path)
+    grades = autograde(notebook, chapter, "gamer", tmp_path / "course")
+    assert {exercise: points(grades.cells, exercise) for exercise in gamed} == dict.fromkeys(gamed, 0.0), grades.cells
+    for exercise in solved:  # the honest part still earns its points
+        assert points(grades.cells, exercise) == points(grades.max_cells, exercise), grades.cells
+
+
+# -- a missing answer variable: expected and found, not a NameError ------------------------------------
+def check_cells(chapter: str) -> dict[str, str]:
+    notebook = nbformat.read(source_of(chapter), as_version=4)
+    return {
+        cell.metadata.nbgrader["grade_id"]: cell.source
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+    }
+
+
+ALLOWED = {"checks", "cluster", "course"}
+"""Names a check may read without looking them up: the check library and the read-only cluster."""
+NOT_YET = {"05-network"}
+"""Chapters another change is rewriting (issue 17 item 3 applies to them too)."""
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c not in NOT_YET])
+def test_checks_read_learner_variables_through_globals(chapter: str) -> None:
+    """A learner's variable read by its bare name is a NameError when it is missing: every check looks
+    up each one it reads (also one an earlier check looked up: a learner may run a check alone)."""
+    cells = {grade_id: _read_names(source) for grade_id, source in check_cells(chapter).items()}
+    learners = set().union(*(looked_up for _, looked_up in cells.values()))
+    defined: set[str] = set()
+    bare = {}
+    for grade_id, source in check_cells(chapter).items():
+        names, looked_up = cells[grade_id]
+        tree = ast.parse(source)
+        stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        unknown = set(names) - looked_up - ALLOWED - defined  # neither the learner's by globals() nor a check's
+        unread = (loaded & (learners | unknown)) - stored
+        if unread:
+            bare[grade_id] = sorted(unread)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    assert not bare, f"read globals().get(name) instead: {bare}"
+
+
+def run_check(source: str, values: dict[str, Any]) -> None:
+    exec(compile(source, "<check>", "exec"), {"__name__": "__check__", **values})
+
+
+def test_chapter_00_without_answers_says_what_it_expected() -> None:
+    source = check_cells("00-setup")["ex3-check-nodes"]
+    with pytest.raises(CheckFailed, match=r"worker_nodes(.|\n)*expected(.|\n)*found: +no variable worker_nodes"):
+        run_check(source, {})
+    with pytest.raises(CheckFailed, match=r"control_plane_node(.|\n)*found: +no variable control_plane_node"):
+        run_check(source, {"worker_nodes": ["course-worker", "course-worker2", "course-worker3"]})
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_chapter_01_replacement_without_deleted_pod_says_what_it_expected() -> None:
+    cluster = course.connect("01-why-kubernetes", quiet=True)
+    solution = nbformat.read(source_of("01-why-kubernetes"), as_version=4)
+    ex1 = [c.source for c in solution.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1-web-yaml"]
+    exec(compile(ex1[0], "<ex1>", "exec"), {"cluster": cluster})
+    pod = cluster.core.list_namespaced_pod(cluster.namespace, label_selector="app=web").items[0].metadata.name
+    source = check_cells("01-why-kubernetes")["ex2-check-replacement"]
+    with pytest.raises(CheckFailed, match=r"deleted_pod(.|\n)*found: +no variable deleted_pod"):
+        run_check(source, {"replacement_pod": pod})
