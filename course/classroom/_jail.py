@@ -44,6 +44,7 @@ import os
 import resource
 import select
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -279,15 +280,23 @@ def _become(uid: int, writable: list[str]) -> None:
         if os.path.isdir(path) and not os.path.islink(path):
             for folder, dirs, files in os.walk(path):
                 for name in [folder, *(os.path.join(folder, entry) for entry in dirs + files)]:
-                    os.chown(name, uid, uid, follow_symlinks=False)
+                    _hand_over(name, uid)
         elif os.path.isfile(path):
-            os.chown(path, uid, uid, follow_symlinks=False)
+            _hand_over(path, uid)
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     if os.getuid() != uid or os.geteuid() != uid or os.getgid() != uid or os.getgroups():
         raise JailError(f"still uid {os.getuid()} after setresuid({uid})")
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _hand_over(path: str, uid: int) -> None:
+    """Give ``path`` to ``uid``, unless it is a hard link (an earlier kernel's link to a file that is
+    not its own must not make that file the next kernel's)."""
+    found = os.lstat(path)
+    if stat.S_ISDIR(found.st_mode) or found.st_nlink == 1:
+        os.chown(path, uid, uid, follow_symlinks=False)
 
 
 class _CapHeader(ctypes.Structure):
