@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
 from course._progress import progress_bar
+from course._readiness import RULES, condition, readiness
 
 Condition = str | Callable[[dict[str, Any]], bool]
 
@@ -24,58 +25,29 @@ class WaitTimeout(CourseError):
     """The cluster did not reach the awaited state in time; the message says what it last saw."""
 
 
-def _has_condition(obj: dict[str, Any], kind: str) -> bool:
-    return any(
-        c.get("type") == kind and c.get("status") == "True"
-        for c in obj.get("status", {}).get("conditions") or []
-    )
+def _true(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: condition(obj, name) == "True"
 
 
-def _replicas_ready(obj: dict[str, Any]) -> bool:
-    spec, status = obj.get("spec", {}), obj.get("status", {})
-    wanted = spec.get("replicas", 1)
-    return bool(
-        status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
-        and status.get("readyReplicas", 0) >= wanted
-        and status.get("updatedReplicas", wanted) >= wanted
-        and status.get("replicas", 0) == wanted
-    )
+def _phase(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: obj.get("status", {}).get("phase") == name
 
 
-def _rollout_done(obj: dict[str, Any]) -> bool:
-    """A Deployment's rollout is finished, as ``kubectl rollout status`` judges it: every replica is
-    updated and available, and no old one is left."""
-    wanted = obj.get("spec", {}).get("replicas", 1)
-    return _replicas_ready(obj) and obj.get("status", {}).get("availableReplicas", 0) >= wanted
+def _ready_as(kind: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: readiness({**obj, "kind": kind}).ready
 
 
-def _daemons_ready(obj: dict[str, Any]) -> bool:
-    status = obj.get("status", {})
-    # Right after a change the status still describes the old spec until the controller observes it.
-    observed = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
-    return observed and bool(
-        status.get("desiredNumberScheduled", -1)
-        == status.get("numberReady", -2)
-        == status.get("updatedNumberScheduled", -3)
-    )
-
-
-# (kind, condition) -> predicate. A kind of None applies to every kind.
+# (kind, condition) -> predicate. A kind of None applies to every kind. "Ready" is course._readiness's.
 _NAMED: dict[tuple[str | None, str], Callable[[dict[str, Any]], bool]] = {
     (None, "exists"): lambda obj: True,
-    ("Pod", "Ready"): lambda obj: _has_condition(obj, "Ready"),
-    ("Node", "Ready"): lambda obj: _has_condition(obj, "Ready"),
-    ("Pod", "Running"): lambda obj: obj.get("status", {}).get("phase") == "Running",
-    ("Pod", "Succeeded"): lambda obj: obj.get("status", {}).get("phase") == "Succeeded",
-    ("Deployment", "Ready"): _rollout_done,
-    ("Deployment", "Available"): _rollout_done,
-    ("ReplicaSet", "Ready"): _replicas_ready,
-    ("StatefulSet", "Ready"): _replicas_ready,
-    ("DaemonSet", "Ready"): _daemons_ready,
-    ("Job", "Complete"): lambda obj: _has_condition(obj, "Complete"),
-    ("Job", "Failed"): lambda obj: _has_condition(obj, "Failed"),
-    ("PersistentVolumeClaim", "Bound"): lambda obj: obj.get("status", {}).get("phase") == "Bound",
-    ("PersistentVolume", "Bound"): lambda obj: obj.get("status", {}).get("phase") == "Bound",
+    **{(kind, "Ready"): _ready_as(kind) for kind in RULES if kind != "Job"},
+    ("Deployment", "Available"): _ready_as("Deployment"),  # as `kubectl rollout status`: updated and available
+    ("Pod", "Running"): _phase("Running"),
+    ("Pod", "Succeeded"): _phase("Succeeded"),
+    ("Job", "Complete"): _ready_as("Job"),
+    ("Job", "Failed"): _true("Failed"),
+    ("PersistentVolumeClaim", "Bound"): _phase("Bound"),
+    ("PersistentVolume", "Bound"): _phase("Bound"),
 }
 
 
@@ -114,16 +86,9 @@ def progress_of(kind: str, obj: dict[str, Any] | None) -> tuple[int, int] | None
     >>> progress_of("ConfigMap", {}) is None
     True
     """
-    if obj is None:
+    if obj is None or kind not in RULES or kind in ("Pod", "Node"):
         return None
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
-        return status.get("readyReplicas", 0), spec.get("replicas", 1)
-    if kind == "DaemonSet":
-        return status.get("numberReady", 0), status.get("desiredNumberScheduled", 0)
-    if kind == "Job":
-        return status.get("succeeded", 0), spec.get("completions") or 1
-    return None
+    return readiness({**obj, "kind": kind}).counted
 
 
 def wait_for(

@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
 from course._client import dynamic_client
+from course._readiness import readiness
 from course._session import namespace_for
 
 __all__ = [
@@ -843,10 +844,11 @@ def expect_controlled_by(obj: dict[str, Any], kind: str, name: str, namespace: s
 
 
 def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
-    """Fail unless ``obj`` is ready: a Pod's ``Ready`` condition, or all replicas of a workload.
-
-    A Deployment, ReplicaSet or StatefulSet is ready when the controller has seen its latest spec and
-    as many replicas are ready as ``spec.replicas`` asks, with none left over.
+    """Fail unless ``obj`` is ready, by the one rule per kind in :mod:`course._readiness`: a Pod's or a
+    Node's ``Ready`` condition; a Deployment, ReplicaSet or StatefulSet with every wanted replica ready
+    (and none left over) once its controller has seen the latest spec; a DaemonSet with a ready Pod on
+    every node it runs on; a Job that is ``Complete``. Any other kind is an authoring mistake
+    (:class:`course._readiness.NoReadiness`): check one of its fields with :func:`expect_field`.
 
     >>> deployment = {"kind": "Deployment", "metadata": {"name": "web", "generation": 2},
     ...               "spec": {"replicas": 3}, "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2}}
@@ -860,28 +862,19 @@ def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
       hint:     Look at its Pods and their events: kubectl describe deployment web
     """
     kind, name = obj.get("kind", "The object"), field(obj, "metadata.name", "")
-    if kind == "Pod":
-        conditions = {c.get("type"): c.get("status") for c in field(obj, "status.conditions") or []}
-        if conditions.get("Ready") != "True":
-            why = _latest_warning("Pod", name, field(obj, "metadata.namespace", ""))
-            raise CheckFailed(
-                f"Pod {name!r} is not ready.",
-                "condition Ready=True",
-                f"phase {field(obj, 'status.phase', 'unknown')}, Ready={conditions.get('Ready', NOT_SET)}"
-                + (f"; latest event: {why}" if why else ""),
-                hint or f"Look at its events: kubectl describe pod {name}",
-            )
+    state = readiness(obj)
+    if state.ready:
         return
-    wanted = field(obj, "spec.replicas", 1)
-    status = field(obj, "status") or {}
-    ready, total = status.get("readyReplicas", 0), status.get("replicas", 0)
-    current = status.get("observedGeneration", 0) >= field(obj, "metadata.generation", 0)
-    expect(
-        current and ready == wanted and total == wanted,
-        f"{kind} {name!r} is not ready.",
-        f"{wanted} of {wanted} replicas ready",
-        f"{ready} ready, {total} in all" + ("" if current else " (its controller has not caught up with the spec yet)"),
-        hint or f"Look at its Pods and their events: kubectl describe {kind.lower()} {name}",
+    found = state.found
+    if kind == "Pod":
+        why = _latest_warning("Pod", name, field(obj, "metadata.namespace", ""))
+        found += f"; latest event: {why}" if why else ""
+    what = "its events" if kind in ("Pod", "Node") else "its Pods and their events"
+    raise CheckFailed(
+        f"{kind} {name!r} is not {'complete' if kind == 'Job' else 'ready'}.",
+        state.expected,
+        found,
+        hint or f"Look at {what}: kubectl describe {kind.lower()} {name}",
     )
 
 

@@ -7,12 +7,12 @@ from typing import Any
 import yaml
 
 from course._paths import CONTEXT, kubeconfig_path
+from course._readiness import is_ready
 
 
 def node_ready(node: dict[str, Any]) -> bool:
-    """Whether a Node (as a dict) reports the condition ``Ready=True``."""
-    conditions = node.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    """Whether a Node (as a dict, with or without its ``kind``) is Ready, by :mod:`course._readiness`."""
+    return is_ready({**node, "kind": "Node"})
 
 
 def describe_node(node: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from course._readiness import is_ready
+
 Tone = Literal["ready", "progress", "failed", "done", "idle", "info"]
 
 TONES: tuple[Tone, ...] = ("ready", "progress", "failed", "done", "idle", "info")
@@ -46,10 +48,6 @@ def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c.get("type", ""): c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
-def _true(obj: dict[str, Any], condition: str) -> bool:
-    return _conditions(obj).get(condition, {}).get("status") == "True"
-
-
 def pod_status(pod: dict[str, Any]) -> Status:
     """Terminating, Succeeded, Failed, a broken container, Ready, or why it is not Ready yet."""
     status = pod.get("status") or {}
@@ -68,7 +66,7 @@ def pod_status(pod: dict[str, Any]) -> Status:
     if scheduled.get("status") == "False":
         return Status("progress", scheduled.get("reason") or "Pending", scheduled.get("message", ""))
     if phase == "Running":
-        return Status("ready", "Ready") if _true(pod, "Ready") else Status("progress", "NotReady")
+        return Status("ready", "Ready") if is_ready({**pod, "kind": "Pod"}) else Status("progress", "NotReady")
     return Status("progress", phase)
 
 
@@ -90,15 +88,13 @@ def _replicas(obj: dict[str, Any]) -> Status:
         return Status("failed", label, failing[0].get("message", ""))
     if wanted == 0 and status.get("replicas", 0) == 0:
         return Status("idle", "0/0")
-    if ready >= wanted and status.get("replicas", 0) == wanted:
-        return Status("ready", label, counts)
-    return Status("progress", label, counts)
+    return Status("ready" if is_ready(obj) else "progress", label, counts)
 
 
 def _daemons(obj: dict[str, Any]) -> Status:
     status = obj.get("status") or {}
     wanted, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
-    return Status("ready" if ready >= wanted else "progress", f"{ready}/{wanted} ready")
+    return Status("ready" if is_ready(obj) else "progress", f"{ready}/{wanted} ready")
 
 
 def _job(obj: dict[str, Any]) -> Status:
@@ -148,7 +144,7 @@ def _storage_class(obj: dict[str, Any]) -> Status:
 def _node(obj: dict[str, Any]) -> Status:
     if (obj.get("spec") or {}).get("unschedulable"):
         return Status("idle", "Cordoned")
-    return Status("ready", "Ready") if _true(obj, "Ready") else Status("failed", "NotReady")
+    return Status("ready", "Ready") if is_ready(obj) else Status("failed", "NotReady")
 
 
 _BY_KIND: dict[str, Callable[[dict[str, Any]], Status]] = {
