@@ -616,3 +616,28 @@ def _cwd_in(process: Path, folder: Path) -> bool:
         return Path(process / "cwd").resolve().is_relative_to(folder)
     except OSError:
         return False
+
+
+@pytest.mark.usefixtures("sim_cluster")
+def test_a_revocation_that_fails_is_reported_and_sandbox_revoke_exits_non_zero(tmp_path: Path) -> None:
+    """Only "already gone" (404) counts as revoked; any other refusal is named, and the command fails."""
+    from course.classroom._tokens import revoke
+
+    revoker, revoked = students_from(["revoker", "revoked"])
+    report = create_sandboxes([revoker, revoked], [CHAPTER], tmp_path)
+    revoke(_admin(), revoked.session_secret)
+    revoke(_admin(), revoked.session_secret)  # gone already: nothing to report
+    roster = tmp_path / "roster.csv"
+    roster.write_text("revoker\n")
+    # A student's kubeconfig may not delete the classroom's Secrets: the revocation is refused (403).
+    env = {**os.environ, "K8S_COURSE_KUBECONFIG": str(report.kubeconfigs["revoker"])}
+    result = subprocess.run(
+        [sys.executable, "-m", "course", "class", "sandbox", "revoke", "--roster", str(roster)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "ERROR: 1 of 1 students' kubeconfigs still work" in result.stderr
+    assert "revoker: Could not revoke the tokens bound to Secret" in result.stderr and "403" in result.stderr
+    assert "Traceback" not in result.stderr
+    still = client.CoreV1Api(_as(report.kubeconfigs["revoker"]))
+    assert still.list_namespaced_pod("revoker-00-setup").items == [], "the refused revocation changed nothing"

@@ -17,7 +17,6 @@ the instructor's is referenced from it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from course._client import kubeconfig
+from course._steps import StepFailed
 from course.classroom._objects import LABEL, STUDENT_LABEL
 from course.classroom.roster import CLASSROOM_NAMESPACE
 
@@ -75,10 +75,26 @@ def binding_secret(core: client.CoreV1Api, name: str, student_label: str, renew:
     return existing
 
 
+class RevocationFailed(StepFailed):
+    """A binding Secret could not be deleted, so the tokens bound to it still work."""
+
+
 def revoke(core: client.CoreV1Api, secret_name: str) -> None:
-    """Delete a binding Secret: every token bound to it stops working now."""
-    with contextlib.suppress(ApiException):
+    """Delete a binding Secret: every token bound to it stops working now.
+
+    A Secret that is already gone (404) is revoked already. Anything else is raised as
+    :class:`RevocationFailed`: a token that was meant to die but still works must never go unnoticed.
+    """
+    try:
         core.delete_namespaced_secret(secret_name, CLASSROOM_NAMESPACE, grace_period_seconds=0)
+    except ApiException as error:
+        if error.status == 404:
+            return
+        raise RevocationFailed(
+            f"Could not revoke the tokens bound to Secret {CLASSROOM_NAMESPACE}/{secret_name}: "
+            f"{error.status} {error.reason}. They still work until they expire; run the command again "
+            "with a cluster admin's kubeconfig (K8S_COURSE_KUBECONFIG)."
+        ) from None
 
 
 def request_token(

@@ -49,7 +49,15 @@ from course.classroom._gradebook import db_path, known_notebooks, merge, open_gr
 from course.classroom._jail import missing_features, system_read_paths
 from course.classroom._job import JobResult, JobSpec
 from course.classroom._kernels import PORTS_PER_KERNEL, reserved_port_blocks
-from course.classroom._tokens import api_port, binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
+from course.classroom._tokens import (
+    RevocationFailed,
+    api_port,
+    binding_secret,
+    cluster_entry,
+    request_token,
+    revoke,
+    write_kubeconfig,
+)
 from course.classroom.roster import GRADER, Student, sort_ids
 from course.classroom.sandboxes import ensure_sandboxes
 
@@ -332,8 +340,15 @@ class ClassGrader:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(group, signal.SIGKILL)
 
+    def _revoke(self, secret: str, whose: str) -> None:
+        """Revoke a grading token; a failure is shown (the token lives on until it expires) but grading goes on."""
+        try:
+            revoke(self.core, secret)
+        except RevocationFailed as problem:
+            say(f"WARNING ({whose}): {problem}")
+
     def _finish(self, job: _Running) -> None:
-        revoke(self.core, job.student.grading_secret)
+        self._revoke(job.student.grading_secret, f"grading token of {job.student.id}")
         result_file = Path(job.spec.job_dir) / "result.json"
         try:
             result = JobResult.load(result_file)
@@ -389,7 +404,7 @@ class ClassGrader:
             self.zygote.close()
         if self.gradebook is not None:
             self.gradebook.close()
-        revoke(self.core, GRADER_RUN_SECRET)
+        self._revoke(GRADER_RUN_SECRET, "the grader's own read-only token")
 
 
 def grade_class(

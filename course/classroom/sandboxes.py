@@ -42,7 +42,14 @@ from course.classroom._objects import (
     shared_objects,
     volume_binding,
 )
-from course.classroom._tokens import binding_secret, cluster_entry, request_token, revoke, write_kubeconfig
+from course.classroom._tokens import (
+    RevocationFailed,
+    binding_secret,
+    cluster_entry,
+    request_token,
+    revoke,
+    write_kubeconfig,
+)
 from course.classroom.roster import CLASSROOM_NAMESPACE, Student
 
 T = TypeVar("T")
@@ -244,9 +251,23 @@ def wait_for_volume_policy(timeout: float = 30.0) -> None:
 
 
 def revoke_sessions(students: list[Student]) -> None:
-    """Invalidate every kubeconfig handed to these students (``create`` with kubeconfigs issues new ones)."""
+    """Invalidate every kubeconfig handed to these students (``create`` with kubeconfigs issues new ones).
+
+    Every student is tried; when any revocation fails, one :class:`RevocationFailed` lists them all.
+    """
     core = _core()
-    _each(lambda student: revoke(core, student.session_secret), students)
+
+    def attempt(student: Student) -> str:
+        try:
+            revoke(core, student.session_secret)
+        except RevocationFailed as problem:
+            return f"{student.id}: {problem}"
+        return ""
+
+    failures = [failure for failure in _each(attempt, students) if failure]
+    if failures:
+        listed = "\n".join(f"  - {failure}" for failure in failures)
+        raise RevocationFailed(f"{len(failures)} of {len(students)} students' kubeconfigs still work:\n{listed}")
 
 
 def delete_sandboxes(students: list[Student] | None, chapters: list[str] | None = None) -> list[str]:
