@@ -15,8 +15,9 @@ Graded tests use :mod:`course.checks`.
 """
 
 from course._errors import ApiProblem, CourseError, ManifestError
+from course._naming import namespace_for
 from course._paths import put_environment_first_on_path
-from course._session import Cluster, connect, namespace_for
+from course._session import Cluster, connect
 from course._waiting import WaitTimeout
 from course.pictures import control_plane, explain_route, owner_graph, placement_map, timeline
 

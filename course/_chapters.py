@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from course._config import Optional, load_config
+from course._errors import CourseError
 
 CHAPTERS_DIR = Path(__file__).with_name("chapters")
 
@@ -39,8 +40,6 @@ def load_chapter(chapter_id: str) -> Chapter:
     """The chapter called ``chapter_id`` (for example ``"00-setup"``)."""
     path = CHAPTERS_DIR / f"{chapter_id}.yaml"
     if not path.is_file():
-        from course._errors import CourseError
-
         raise CourseError(f"There is no chapter {chapter_id!r}. The chapters are: {', '.join(chapter_ids())}.")
     data = load_config(path, CHAPTER_SCHEMA, shown_as=f"course/chapters/{path.name}")
     return Chapter(id=chapter_id, title=data["title"], starting_state=tuple(data.get("starting-state") or ()))

@@ -2,8 +2,13 @@
 
 Every problem a learner can cause becomes two or three lines: what Kubernetes said, what it means,
 what to try. The API server's whole answer is kept in ``details``: in a notebook,
-:func:`install_notebook_handler` shows the short lines and, one click away, the full error (and
-``%tb`` still shows the full traceback).
+:func:`course._notebook_errors.install_notebook_handler` shows the short lines and, one click away,
+the full error (and ``%tb`` still shows the full traceback).
+
+:class:`CourseError` is the one root of every problem the course reports to a person, in a notebook
+or on the command line (``ERROR: <message>``, no traceback): :class:`course._steps.StepFailed` and
+:class:`course._config.ConfigError` are course errors too. This module is the lowest layer of the
+course: it imports nothing of it.
 
 >>> problem = explain_api_error(ApiException(status=404, reason="Not Found"), "Reading Pod 'web'")
 >>> print(problem)
@@ -216,46 +221,3 @@ def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
     failure = ManifestError("\n".join(message))
     failure.details = str(error)
     return failure
-
-
-def full_error_html(details: str, traceback_text: str) -> str:
-    """The full error behind a short message, folded: one click on "full error" opens it."""
-    from html import escape
-
-    parts = [f"<pre>{escape(details)}</pre>"] if details else []
-    parts.append(f"<pre>{escape(traceback_text)}</pre>")
-    return (
-        "<details class='course-full-error'><summary>full error</summary>" + "".join(parts) + "</details>"
-    )
-
-
-def install_notebook_handler() -> None:
-    """In IPython, show course problems and failed checks as their short message, not a traceback."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-    from course.checks import CheckFailed
-
-    def short(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
-        import traceback
-
-        from course._display import in_notebook
-
-        full = "".join(traceback.format_exception(etype, value, tb))
-        if isinstance(value, ApiException):
-            value = explain_api_error(value, "The request")
-            etype = type(value)
-        # Shown as an error, so the cell still counts as failed for the learner and for nbgrader.
-        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, exception_only=True)
-        if in_notebook():
-            from IPython.display import HTML, display
-
-            display(HTML(full_error_html(getattr(value, "details", ""), full)))
-        else:
-            print("(%tb in a new cell shows the full traceback)")
-
-    shell.set_custom_exc((CourseError, ApiException, CheckFailed), short)

@@ -1,5 +1,9 @@
 """The one place a learner's id becomes Kubernetes names: the student label and a chapter's namespace.
 
+It also says who the learner is (:func:`learner`) and which namespace a chapter works in
+(:func:`namespace_for`), so that ``course.connect()`` and ``course.checks`` (which must not depend on
+each other) read the same one.
+
 Student isolation depends on every caller (``course.connect``, ``nbgrader autograde``'s
 ``ChapterSandbox``, the class grader and ``class sandbox``) computing the same namespace for the
 same learner and chapter, and on two learners never sharing one; so this module is the only source,
@@ -22,7 +26,9 @@ chapter of the same student, and ``<namespace>-pv`` (the student's volume) a val
 from __future__ import annotations
 
 import base64
+import getpass
 import hashlib
+import os
 import re
 
 NAMESPACE_MAX = 63
@@ -87,3 +93,21 @@ def invalid_reason(student_id: str) -> str | None:
     if len(student_id.encode("utf-8", "surrogatepass")) > 255:
         return "it is longer than a file name may be (255 bytes)"
     return None
+
+
+def learner() -> str:
+    """Who is learning: ``K8S_COURSE_LEARNER``, else the JupyterHub user, else the login name."""
+    return os.environ.get("K8S_COURSE_LEARNER") or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+def namespace_for(chapter_id: str) -> str:
+    """The namespace a chapter works in: ``<learner>-<chapter>``, or ``K8S_COURSE_NAMESPACE`` when set.
+
+    The learner's id becomes a DNS label as :func:`chapter_namespace` says (a hash is added to ids
+    that are not plain lower-case labels, so that no two learners share a namespace).
+
+    >>> os.environ["K8S_COURSE_LEARNER"] = "Ada.Lovelace"         # doctest: +SKIP
+    >>> namespace_for("00-setup")                                 # doctest: +SKIP
+    'ada-lovelace--vglqr22s-00-setup'
+    """
+    return os.environ.get("K8S_COURSE_NAMESPACE") or chapter_namespace(learner(), chapter_id)

@@ -8,7 +8,6 @@ helpers every chapter needs (apply, wait, reset, kubectl).
 from __future__ import annotations
 
 import atexit
-import getpass
 import os
 import shutil
 import subprocess
@@ -27,9 +26,10 @@ from course._applying import apply
 from course._chapters import Chapter, load_chapter
 from course._client import api_client, dynamic_client, kubeconfig
 from course._display import show
-from course._errors import CourseError, explain_api_error, install_notebook_handler
+from course._errors import CourseError, explain_api_error
 from course._manifests import Manifest
-from course._naming import chapter_namespace
+from course._naming import namespace_for
+from course._notebook_errors import install_notebook_handler
 from course._resetting import prepare_namespace
 from course._toolchain import load_toolchain
 from course._waiting import Condition, wait_for
@@ -40,24 +40,6 @@ NOT_RUNNING = (
     "  Start it in a terminal: python -m course cluster up   (or: make lab)\n"
     "  Then run this cell again."
 )
-
-
-def learner() -> str:
-    """Who is learning: ``K8S_COURSE_LEARNER``, else the JupyterHub user, else the login name."""
-    return os.environ.get("K8S_COURSE_LEARNER") or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
-
-
-def namespace_for(chapter_id: str) -> str:
-    """The namespace a chapter works in: ``<learner>-<chapter>``, or ``K8S_COURSE_NAMESPACE`` when set.
-
-    The learner's id becomes a DNS label as :func:`course._naming.chapter_namespace` says (a hash is
-    added to ids that are not plain lower-case labels, so that no two learners share a namespace).
-
-    >>> os.environ["K8S_COURSE_LEARNER"] = "Ada.Lovelace"
-    >>> namespace_for("00-setup")
-    'ada-lovelace--vglqr22s-00-setup'
-    """
-    return os.environ.get("K8S_COURSE_NAMESPACE") or chapter_namespace(learner(), chapter_id)
 
 
 class Cluster:

@@ -21,8 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
 from course._client import dynamic_client
+from course._naming import namespace_for
 from course._readiness import readiness
-from course._session import namespace_for
 
 __all__ = [
     "CheckFailed",

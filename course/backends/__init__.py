@@ -10,67 +10,25 @@ a real-traffic demo on kind and a clearly labelled alternative on sim.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-CNI_LABEL = "k8s-course/cni"
-"""Node label the kind configs set (``kindnet`` or ``calico``): how a notebook tells the variants apart."""
-SIM_NODE_ANNOTATION = "kwok.x-k8s.io/node"
-"""Annotation of the Nodes that kwok simulates (sim backend)."""
+from course.backends._interface import CNI_LABEL, SIM_NODE_ANNOTATION, Backend, Capabilities, Status
+from course.backends.engine import find_engine
+from course.backends.kind import KIND, KIND_CALICO, KindBackend
+from course.backends.sim import SimBackend
 
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend can really do, beyond the Kubernetes API that every backend serves for real."""
-
-    containers: bool
-    """Containers really run: logs, exec and application traffic work."""
-    network_policy: bool
-    """NetworkPolicy objects are enforced by the CNI (otherwise stored only)."""
-    load_balancer: bool
-    """Services of type LoadBalancer get a reachable address."""
-    ingress: bool
-    """An Ingress controller routes real requests."""
-
-
-@dataclass(frozen=True)
-class Status:
-    """What ``cluster status`` prints: is it up, and what is it."""
-
-    backend: str
-    running: bool
-    server: str = ""
-    version: str = ""
-    nodes: tuple[str, ...] = ()
-    detail: str = ""
-
-
-class Backend(Protocol):
-    """A way to run the course cluster. ``up`` and ``down`` are idempotent."""
-
-    name: str
-    capabilities: Capabilities
-
-    def available(self) -> tuple[bool, str]:
-        """Whether this machine can run the backend, and if not, why (one sentence)."""
-        ...
-
-    def exists(self) -> bool:
-        """Whether anything of this backend's cluster is there, working or not (``cluster down`` asks)."""
-        ...
-
-    def up(self) -> Status:
-        """Start the cluster (or find it running) and wait until every Node is Ready."""
-        ...
-
-    def down(self) -> None:
-        """Stop the cluster and leave no process or state behind."""
-        ...
-
-    def status(self) -> Status:
-        """Report without changing anything."""
-        ...
-
+__all__ = [
+    "BACKEND_NAMES",
+    "CNI_LABEL",
+    "SIM_NODE_ANNOTATION",
+    "Backend",
+    "Capabilities",
+    "Status",
+    "all_backends",
+    "capabilities_of",
+    "choose_backend",
+    "get_backend",
+]
 
 BACKEND_NAMES = ("sim", "kind", "kind-calico")
 
@@ -85,9 +43,6 @@ def get_backend(name: str) -> Backend:
 
 
 def _make(name: str) -> Backend:
-    from course.backends.kind import KindBackend
-    from course.backends.sim import SimBackend
-
     if name == "sim":
         return SimBackend()
     return KindBackend(network_policy=name == "kind-calico")
@@ -104,10 +59,6 @@ def choose_backend() -> tuple[Backend, str]:
     A cluster that already exists wins, so ``status`` and ``lab`` find it; otherwise kind when a
     Docker or Podman engine answers (real containers), else sim, which runs anywhere.
     """
-    from course.backends.engine import find_engine
-    from course.backends.kind import KindBackend
-    from course.backends.sim import SimBackend
-
     sim = SimBackend()
     if sim.exists():
         return sim, "a sim course cluster already exists"
@@ -126,9 +77,6 @@ def capabilities_of(nodes: Iterable[Mapping[str, Any]]) -> Capabilities:
     The sim backend's Nodes carry kwok's annotation; the kind backend's carry :data:`CNI_LABEL`. A
     cluster with neither (a classroom's own cluster) runs containers; nothing else is promised.
     """
-    from course.backends.kind import KIND, KIND_CALICO
-    from course.backends.sim import SimBackend
-
     metadata = list(nodes)
     if any((m.get("annotations") or {}).get(SIM_NODE_ANNOTATION) for m in metadata):
         return SimBackend.capabilities

@@ -34,7 +34,7 @@ from course._paths import CLUSTER_NAME, CONTEXT, cache_dir, kubeconfig_path, set
 from course._pins import load_pins
 from course._steps import StepFailed, say, step
 from course._toolchain import fetch_verified, load_toolchain
-from course.backends import CNI_LABEL, Capabilities, Status
+from course.backends._interface import CNI_LABEL, Capabilities, Status
 from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig
 from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
 from course.backends.kind_binary import ensure_kind

@@ -189,7 +189,7 @@ class Referee:
 
     def __init__(self, seed: dict[str, Any]) -> None:
         self.shell = RefereeShell.instance(config=Config({"HistoryManager": {"hist_file": ":memory:"}}))
-        from course._errors import install_notebook_handler
+        from course._notebook_errors import install_notebook_handler
 
         install_notebook_handler()  # failed checks read as their short message, as in the notebook
         self.shell.user_ns.update(seed)
