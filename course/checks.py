@@ -866,9 +866,19 @@ def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
     if state.ready:
         return
     found = state.found
+    namespace = field(obj, "metadata.namespace", "")
     if kind == "Pod":
-        why = _latest_warning("Pod", name, field(obj, "metadata.namespace", ""))
+        why = _latest_warning("Pod", name, namespace)
         found += f"; latest event: {why}" if why else ""
+    crowded = _no_room(_pods_of(obj, namespace), namespace) if kind != "Node" else ""
+    if crowded:
+        raise CheckFailed(
+            f"{kind} {name!r} is not ready because the cluster has no room for it right now, not because of "
+            "your answer.",
+            state.expected,
+            f"{found}; {crowded}",
+            "Other Pods fill the nodes. Run the check again in a while; in a class, ask for this to be graded again.",
+        )
     what = "its events" if kind in ("Pod", "Node") else "its Pods and their events"
     raise CheckFailed(
         f"{kind} {name!r} is not {'complete' if kind == 'Job' else 'ready'}.",
@@ -876,6 +886,78 @@ def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
         found,
         hint or f"Look at {what}: kubectl describe {kind.lower()} {name}",
     )
+
+
+def _pods_of(obj: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """``obj`` itself when it is a Pod, else the Pods its selector picks in ``namespace``."""
+    if obj.get("kind") == "Pod":
+        return [obj]
+    selector = field(obj, "spec.selector")
+    if not selector or not namespace:
+        return []
+    return [pod for pod in objects("Pod", namespace) if label_selector_matches(selector, field(pod, "metadata.labels"))]
+
+
+def pod_requests(pod: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """What the scheduler reserves for ``pod``: (CPUs, bytes of memory), its containers' requests added up
+    (an init container runs alone, so the largest one counts if it is larger).
+
+    >>> pod_requests({"spec": {"containers": [{"resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}},
+    ...                                        {"resources": {"requests": {"cpu": "250m"}}}]}})
+    (Decimal('0.500'), Decimal('67108864'))
+    """
+
+    def requested(containers: list[dict[str, Any]], resource: str) -> list[Decimal]:
+        return [quantity(field(c, f"resources.requests.{resource}") or 0) for c in containers]
+
+    containers, init = field(pod, "spec.containers") or [], field(pod, "spec.initContainers") or []
+    cpu = max([sum(requested(containers, "cpu"), Decimal(0)), *requested(init, "cpu")])
+    memory = max([sum(requested(containers, "memory"), Decimal(0)), *requested(init, "memory")])
+    return cpu, memory
+
+
+def _no_room(pods: list[dict[str, Any]], namespace: str) -> str:
+    """Why a Pod waits when the reason is other people's Pods, not the learner's: "" unless the scheduler
+    found too little CPU or memory *and* the Pod would fit a schedulable Node if only the Pods of its
+    own namespace were there.
+
+    A request larger than any Node (``cpu: "500"``), or replicas that together outgrow the cluster, are
+    the learner's to fix and are not excused here. An identity that may not read Nodes or every
+    namespace's Pods cannot tell, and says nothing.
+    """
+    waiting = []
+    for pod in pods:
+        scheduled = next((c for c in field(pod, "status.conditions") or [] if c.get("type") == "PodScheduled"), {})
+        if scheduled.get("reason") == "Unschedulable" and "Insufficient" in str(scheduled.get("message")):
+            waiting.append((pod, str(scheduled.get("message"))))
+    if not waiting:
+        return ""
+    try:
+        nodes, everyone = objects("Node"), objects("Pod")
+    except ApiException:
+        return ""
+    for node in nodes:
+        if field(node, "spec.unschedulable") or any(
+            t.get("effect") in ("NoSchedule", "NoExecute") for t in field(node, "spec.taints") or []
+        ):
+            continue
+        own = [
+            pod_requests(p)
+            for p in everyone
+            if field(p, "spec.nodeName") == field(node, "metadata.name")
+            and field(p, "metadata.namespace") == namespace
+            and field(p, "status.phase") not in ("Succeeded", "Failed")
+        ]
+        cpu_left = quantity(field(node, "status.allocatable.cpu") or 0) - sum((c for c, _ in own), Decimal(0))
+        memory_left = quantity(field(node, "status.allocatable.memory") or 0) - sum((m for _, m in own), Decimal(0))
+        for pod, message in waiting:
+            cpu, memory = pod_requests(pod)
+            if cpu <= cpu_left and memory <= memory_left:
+                return (
+                    f"Pod {field(pod, 'metadata.name')!r} would fit Node {field(node, 'metadata.name')!r} but for "
+                    f"other namespaces' Pods; the scheduler says: {message}"
+                )
+    return ""
 
 
 def events_about(kind: str, name: str, namespace: str) -> list[dict[str, Any]]:

@@ -126,3 +126,60 @@ spec:
     for kind, name in (("DaemonSet", "log-shipper"), ("Job", "backup")):
         obj = checks.expect_object(kind, name, namespace=cluster.namespace)
         checks.expect_ready(obj)
+
+
+def _fill_every_worker(into: course.Cluster) -> None:
+    """Pods in ``into``'s namespace that take whatever CPU is left on each worker."""
+    from decimal import Decimal
+
+    from course.checks import pod_requests, quantity
+
+    for node in (n for n in checks.objects("Node") if not n["spec"].get("taints")):
+        name = node["metadata"]["name"]
+        running = [p for p in checks.objects("Pod") if p["spec"].get("nodeName") == name
+                   and p["status"].get("phase") not in ("Succeeded", "Failed")]  # fmt: skip
+        free = quantity(node["status"]["allocatable"]["cpu"]) - sum((pod_requests(p)[0] for p in running), Decimal(0))
+        into.apply(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"filler-{name}"},
+             "spec": {"nodeSelector": {"kubernetes.io/hostname": name},
+                      "containers": [{"name": "fill", "image": "busybox:1.36",
+                                      "resources": {"requests": {"cpu": f"{int(free * 1000)}m"}}}]}}
+        )  # fmt: skip
+        into.wait_for("Pod", f"filler-{name}", "Ready", timeout=60)
+
+
+def _pending_pod(cluster: course.Cluster, name: str, cpu: str) -> dict[str, Any]:
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+         "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "resources": {"requests": {"cpu": cpu}}}]}}
+    )  # fmt: skip
+    unschedulable = lambda pod: any(  # noqa: E731
+        c.get("reason") == "Unschedulable" for c in pod.get("status", {}).get("conditions") or []
+    )
+    cluster.wait_for("Pod", name, unschedulable, timeout=30)
+    return checks.expect_object("Pod", name, namespace=cluster.namespace)
+
+
+def _failure(obj: dict[str, Any]) -> str:
+    with pytest.raises(checks.CheckFailed) as failed:
+        checks.expect_ready(obj)
+    return str(failed.value)
+
+
+def test_a_cluster_filled_by_others_is_named_as_the_reason_not_the_answer(cluster: course.Cluster) -> None:
+    """Issue 14: another student's Pods can fill the nodes; the check says so instead of failing silently.
+    The learner's own mistakes (a request larger than any Node, their own Pods filling the cluster) are
+    not excused."""
+    try:
+        with pictures_scenario.namespace("tester-crowd") as others:
+            _fill_every_worker(others)
+            crowded = _failure(_pending_pod(cluster, "small", "100m"))
+            assert "no room for it right now, not because of your answer" in crowded
+            assert "other namespaces' Pods" in crowded and "Insufficient cpu" in crowded
+            assert "no room" not in _failure(_pending_pod(cluster, "huge", "500"))
+            others.reset()
+        cluster.reset()
+        _fill_every_worker(cluster)
+        assert "no room" not in _failure(_pending_pod(cluster, "one-too-many", "100m"))
+    finally:
+        cluster.reset()
