@@ -927,7 +927,8 @@ def _no_room(pods: list[dict[str, Any]], namespace: str) -> str:
     """
     waiting = []
     for pod in pods:
-        scheduled = next((c for c in field(pod, "status.conditions") or [] if c.get("type") == "PodScheduled"), {})
+        conditions: list[dict[str, Any]] = field(pod, "status.conditions") or []
+        scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), {})
         if scheduled.get("reason") == "Unschedulable" and "Insufficient" in str(scheduled.get("message")):
             waiting.append((pod, str(scheduled.get("message"))))
     if not waiting:
