@@ -31,6 +31,23 @@ replacement_pod = cluster.core.list_namespaced_pod(cluster.namespace, label_sele
 """
 """Chapter 01, exercise 2: nothing deleted; a name that never existed, and a Pod that was there all along."""
 
+OLDER_SIBLING = """
+placed = {
+    event.involved_object.name: event.event_time
+    for event in cluster.core.list_namespaced_event(cluster.namespace).items
+    if event.reason == "Scheduled"
+}
+alive = sorted(
+    (pod.metadata.name for pod in cluster.core.list_namespaced_pod(cluster.namespace, label_selector="app=web").items),
+    key=placed.__getitem__,
+)
+deleted_pod = victim
+later = [name for name in alive[:-1] if placed[name] > placed[victim]]
+replacement_pod = later[0] if later else alive[0]
+"""
+"""Chapter 01, exercise 2: nothing deleted; the Pod the chapter's demonstration deleted (``victim``), and
+a Pod of the same first three that happened to be placed after it (when there is one: two runs in three)."""
+
 APPLIED_NOT_POSTED = """
 front_door = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "front-door"}}
 cluster.apply({**front_door, "data": {"greeting": "hello"}})
@@ -67,8 +84,9 @@ def submission(chapter: str, solved: list[str], answers: dict[str, str], into: P
     return path
 
 
-def points(cells: dict[str, float], exercise: str) -> float:
-    return float(sum(p for grade_id, p in cells.items() if grade_id.startswith(f"{exercise}-")))
+def points(cells: dict[str, float], prefix: str) -> float:
+    """The points of an exercise (``ex2``) or of one cell (``ex2-check-replacement``)."""
+    return float(sum(p for grade_id, p in cells.items() if f"{grade_id}-".startswith(f"{prefix}-")))
 
 
 @pytest.mark.usefixtures("sim_cluster")
@@ -76,6 +94,7 @@ def points(cells: dict[str, float], exercise: str) -> float:
     ("chapter", "solved", "answers", "gamed"),
     [
         ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": MADE_UP_DELETED_POD}, ["ex2"]),
+        ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": OLDER_SIBLING}, ["ex2-check-replacement"]),
         (
             "02-control-plane",
             [],
@@ -84,7 +103,7 @@ def points(cells: dict[str, float], exercise: str) -> float:
         ),
         ("02-control-plane", [], {"ex2-replace-settings": REPLACED_WITHOUT_VERSION}, ["ex2"]),
     ],
-    ids=["01-made-up-deleted-pod", "02-apply-and-patch", "02-replace-without-resource-version"],
+    ids=["01-made-up-deleted-pod", "01-older-sibling", "02-apply-and-patch", "02-replace-without-resource-version"],
 )
 def test_a_gamed_exercise_earns_nothing(
     chapter: str, solved: list[str], answers: dict[str, str], gamed: list[str], tmp_path: Path
