@@ -14,7 +14,7 @@ LAB_ARGS ?=
 # whether or not the environment is activated.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup lab test release bench bench-class bench-fresh down
+.PHONY: setup lab check test release bench bench-class bench-fresh down
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ setup: $(VENV)/.installed
 
 lab: setup
 	$(PY) -m course lab $(LAB_ARGS)
+
+# The quick tier, for every edit: lint, types, layers and every test that needs no cluster, browser,
+# Go build or download (tests/conftest.py marks those). Well under two minutes; `make test` runs all.
+check: $(VENV)/.installed
+	$(PY) -m ruff check course tests bench autograder/nbgrader_config.py
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q -m "not cluster and not browser and not slow"
 
 test: setup
 	$(PY) -m ruff check course tests bench autograder/nbgrader_config.py

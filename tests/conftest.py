@@ -24,6 +24,38 @@ for variable in ("K8S_COURSE_NAMESPACE", "K8S_COURSE_KUBECONFIG", "K8S_COURSE_FR
 REPO = Path(__file__).resolve().parent.parent
 
 
+TIERS = {
+    "cluster": "needs a running cluster (the session's sim cluster, or one the test starts itself)",
+    "browser": "drives Chromium against a real JupyterLab",
+    "slow": "takes more than about ten seconds without a cluster (real Go builds, PyPI downloads, jailed kernels)",
+}
+"""Markers that split the suite: ``make check`` runs what has none of them, in well under two minutes;
+``make test`` (CI, the README) runs everything."""
+
+SELF_STARTING = ("test_cluster_lifecycle.py", "test_sim_etcd_access.py", "test_classroom.py", "test_classroom_jail.py")
+"""Modules whose tests start clusters or jailed kernels of their own, without the ``sim_cluster`` fixture."""
+
+SLOW_FIXTURES = ("course_go", "go_from_pypi", "fresh_release")
+"""Fixtures that build with Go, install Go from PyPI, or generate every chapter with nbgrader."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, meaning in TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the session's cluster (directly or through another fixture) as ``cluster``,
+    so that no test has to remember to; the rest of the tiers are marked where they are written."""
+    for item in items:
+        if "sim_cluster" in getattr(item, "fixturenames", ()) or item.path.name in SELF_STARTING:
+            item.add_marker(pytest.mark.cluster)
+        if item.path.name == "test_browser.py":
+            item.add_marker(pytest.mark.browser)
+        if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden", action="store_true", help="rewrite the golden pictures in tests/golden/ from their inputs"

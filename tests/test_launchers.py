@@ -77,6 +77,7 @@ def test_devcontainer_is_json_with_docker_python_kubectl_and_kind_at_the_pins() 
     assert Path(lab_settings).name == "learner"
 
 
+@pytest.mark.cluster
 def test_binder_start_in_a_clean_home_brings_the_sim_cluster_up(tmp_path: Path) -> None:
     """As on Binder: no Docker, an empty home. The binary cache is shared so that nothing is rebuilt."""
     from course._paths import cache_dir
