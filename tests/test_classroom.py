@@ -39,7 +39,7 @@ from course.classroom.grader import ClassReport, grade_class, submitted_students
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
 from course.classroom.samples import source_and_released, write_submission
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
-from course.grading import generate_assignment, scratch_course
+from course.nbgrader_glue import generate_assignment, scratch_course
 
 from .classroom_cases import CASES, CHAPTER, Case
 from .processes import wait_until_gone
@@ -127,7 +127,7 @@ def test_every_caller_names_a_namespace_the_same_safe_way(monkeypatch: pytest.Mo
     ids (nor two chapters of one id) share a namespace."""
     from course import _session
     from course._chapters import chapter_ids
-    from course.grading import ChapterSandbox, sandbox_namespace
+    from course.nbgrader_glue import ChapterSandbox, sandbox_namespace
 
     dns_label = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
     dns_subdomain = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -641,3 +641,27 @@ def test_a_revocation_that_fails_is_reported_and_sandbox_revoke_exits_non_zero(t
     assert "Traceback" not in result.stderr
     still = client.CoreV1Api(_as(report.kubeconfigs["revoker"]))
     assert still.list_namespaced_pod("revoker-00-setup").items == [], "the refused revocation changed nothing"
+
+
+def test_another_users_lock_files_are_reused_where_the_kernel_protects_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: with ``fs.protected_regular`` (Debian's default), opening another user's file in a sticky
+    folder with O_CREAT fails even for root. Here the kernel's rule is played by ``os.open``."""
+    import tempfile
+
+    shared = tmp_path / "tmp"
+    shared.mkdir(mode=0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    with reserved_port_blocks(1, PORTS_PER_KERNEL, 23000):
+        pass  # the first grader of the day creates the lock files
+    real_open = os.open
+
+    def protected_open(path: Any, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_CREAT and not flags & os.O_EXCL and os.path.exists(path):
+            raise PermissionError(13, "Permission denied (fs.protected_regular)", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", protected_open)
+    with reserved_port_blocks(2, PORTS_PER_KERNEL, 23000) as blocks:  # the next grader, another user
+        assert blocks[0][0] == 23000 and len(blocks) == 2

@@ -198,6 +198,24 @@ PORTS_PER_KERNEL = 5
 """shell, iopub, stdin, heartbeat and control."""
 
 
+def _open_lock(path: Path) -> int:
+    """Open (creating if need be) a lock file in the shared sticky folder, readable by every user.
+
+    An existing file is opened without ``O_CREAT``: where ``fs.protected_regular`` is set (Debian's
+    default is 2), the kernel refuses ``O_CREAT`` on another user's file in a sticky folder, even to
+    root, and the second grader of the day would fail. ``flock`` needs no more than a read-only file.
+    """
+    while True:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except FileExistsError:  # another grader created it just now: open theirs
+            continue
+
+
 @contextlib.contextmanager
 def reserved_port_blocks(count: int, size: int, start: int = 20000) -> Iterator[list[list[int]]]:
     """``count`` blocks of ``size`` TCP ports on 127.0.0.1, each port free now and the block reserved
@@ -221,7 +239,7 @@ def reserved_port_blocks(count: int, size: int, start: int = 20000) -> Iterator[
         for first in range(start, 32768 - size + 1, size):
             if len(blocks) == count:
                 break
-            lock = os.open(locks / str(first), os.O_RDONLY | os.O_CREAT, 0o444)
+            lock = _open_lock(locks / str(first))
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:  # another grader's
