@@ -8,9 +8,11 @@ helpers every chapter needs (apply, wait, reset, kubectl).
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -190,8 +192,41 @@ def connect(chapter_id: str, quiet: bool = False) -> Cluster:
 
 
 def _kubectl_binary() -> str:
-    cached = load_toolchain().bin_dir / "kubectl"
-    return str(cached) if cached.exists() else shutil.which("kubectl") or "kubectl"
+    """The course's kubectl (the pinned release, in the binary cache); else the one on PATH, with a
+    warning when its version is further from the course's than kubectl supports (one minor)."""
+    toolchain = load_toolchain()
+    cached = toolchain.bin_dir / "kubectl"
+    if cached.exists():
+        return str(cached)
+    found = shutil.which("kubectl")
+    if found:
+        _warn_about_skew(found, toolchain.pins.minor)
+    return found or "kubectl"
+
+
+_warned: set[str] = set()
+
+
+def _warn_about_skew(kubectl: str, course_minor: str) -> None:
+    """Say once per kubectl when it is more than one minor away from the Kubernetes the course teaches."""
+    if kubectl in _warned:
+        return
+    _warned.add(kubectl)
+    try:
+        answer = subprocess.run(
+            [kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=20
+        )
+        version = json.loads(answer.stdout)["clientVersion"]
+        theirs = int(str(version["minor"]).rstrip("+"))
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        return  # a kubectl that cannot say its version: nothing to compare
+    ours = int(course_minor.split(".")[1])
+    if abs(theirs - ours) > 1:
+        sys.stderr.write(
+            f"Warning: the kubectl on PATH ({kubectl}) is {version.get('gitVersion', f'1.{theirs}')}, but the course "
+            f"teaches Kubernetes {course_minor} and kubectl works with one minor version of difference at most. "
+            "Get the course's own with: python -m course toolchain\n"
+        )
 
 
 def _point_kubectl_at(namespace: str) -> None:

@@ -94,3 +94,4 @@ def test_the_command_line_shows_a_config_problem_as_one_short_error(tmp_path: Pa
     assert "ERROR: cluster-setup/versions.yaml has 2 problems:" in result.stderr
     assert "unknown key 'etdc' (did you mean 'etcd'?)" in result.stderr
     assert "Traceback" not in result.stderr
+
