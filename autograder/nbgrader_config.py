@@ -2,7 +2,7 @@
 
 Instructors: `cd autograder && nbgrader generate_assignment 00-setup` makes the student version;
 `nbgrader autograde 00-setup` grades what is in submitted/. Each submission runs in its own namespace,
-reset to the chapter's starting state first (course.grading.ChapterSandbox).
+reset to the chapter's starting state first (course.nbgrader_glue.ChapterSandbox).
 
 For a class, `python -m course class grade 00-setup` grades every submission with this configuration,
 many at a time, each with its student's identity in a jailed kernel: it puts ClassroomSandbox and
@@ -21,7 +21,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from course.grading import ChapterSandbox
+from course.nbgrader_glue import ChapterSandbox
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 here = Path(__file__).resolve().parent

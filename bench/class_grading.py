@@ -75,7 +75,7 @@ def peak_memory() -> Iterator[list[int]]:
 
 def _course(into: Path, students: int) -> Path:
     from course.classroom.samples import write_practice_class
-    from course.grading import generate_assignment, scratch_course
+    from course.nbgrader_glue import generate_assignment, scratch_course
 
     root = scratch_course(into, [CHAPTER])
     generate_assignment(root, CHAPTER)

@@ -14,7 +14,13 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 
+from course._errors import CourseError
 from course._paths import kubeconfig_path
+
+
+class NoKubeconfig(CourseError, FileNotFoundError):
+    """There is no kubeconfig where the course looks: no cluster was started, or ``K8S_COURSE_KUBECONFIG``
+    names a missing file. A ``FileNotFoundError`` too, for callers that ask "is a cluster there?"."""
 
 
 def kubeconfig() -> Path:
@@ -31,9 +37,17 @@ def _api_client(path: str, modified: float) -> client.ApiClient:
 
 
 def api_client() -> client.ApiClient:
-    """A shared ``ApiClient`` for the course kubeconfig. Fails with ``FileNotFoundError`` when none exists."""
+    """A shared ``ApiClient`` for the course kubeconfig. Fails with :class:`NoKubeconfig` when none exists."""
     path = kubeconfig()
-    return _api_client(str(path), path.stat().st_mtime)
+    try:
+        modified = path.stat().st_mtime
+    except FileNotFoundError:
+        named = "K8S_COURSE_KUBECONFIG names" if os.environ.get("K8S_COURSE_KUBECONFIG") else "there is"
+        raise NoKubeconfig(
+            f"No course cluster: {named} no kubeconfig at {path}. "
+            "Start the cluster with: python -m course cluster up (or point K8S_COURSE_KUBECONFIG at a cluster's)."
+        ) from None
+    return _api_client(str(path), modified)
 
 
 @cache

@@ -16,13 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from course._errors import CourseError
+
 
 def _fancy(stream: TextIO) -> bool:
     return stream.isatty() and os.environ.get("TERM") != "dumb" and "NO_COLOR" not in os.environ
 
 
-class StepFailed(Exception):
-    """A step went wrong in a way the learner can act on; the message says what to do."""
+class StepFailed(CourseError):
+    """A step went wrong in a way the learner can act on; the message says what to do.
+
+    A :class:`~course._errors.CourseError` like every problem the course reports: the CLI prints it
+    as one ``ERROR:`` line, a notebook as its short message.
+    """
 
 
 def elapsed(seconds: float) -> str:

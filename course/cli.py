@@ -21,9 +21,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from course._errors import CourseError
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from course._client import kubeconfig
+from course._errors import CourseError, explain_api_error
 from course._paths import jupyter_config_dir, kubeconfig_path, repo_root
-from course._steps import StepFailed, say, step
+from course._steps import say, step
 from course.backends import BACKEND_NAMES, Backend, Status, all_backends, choose_backend, get_backend
 
 
@@ -127,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_answer(error: urllib3.exceptions.HTTPError) -> str:
+    pool = getattr(error, "pool", None)
+    where = f" at {pool.host}:{pool.port}" if pool is not None else ""
+    return (
+        f"The cluster{where} does not answer (kubeconfig {kubeconfig()}). Start it with: python -m course cluster up"
+        " (or set K8S_COURSE_KUBECONFIG to a running cluster's)."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -150,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with step(f"Resetting chapter {args.chapter}"):
                 connect(args.chapter, quiet=True).reset()
         elif args.command == "release":
-            from course.grading import release
+            from course.nbgrader_glue import release
 
             with step("Generating the student notebooks with nbgrader"):
                 written = release(repo_root() / "notebooks", args.chapters or None)
@@ -169,8 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from course.classroom.cli import run as run_class
 
             return run_class(args)
-    except (StepFailed, CourseError) as problem:
+    except CourseError as problem:  # StepFailed, ConfigError, ...: one root, one line, no traceback
         say(f"ERROR: {problem}")
+        return 1
+    except ApiException as error:  # the cluster refused: not an admin's kubeconfig, a quota, ...
+        say(f"ERROR: {explain_api_error(error, 'A request to the cluster')}")
+        return 1
+    except urllib3.exceptions.HTTPError as error:  # nothing answers where the kubeconfig points
+        say(f"ERROR: {_no_answer(error)}")
         return 1
     except KeyboardInterrupt:
         say("Interrupted. If the cluster is half-started, run: python -m course cluster down")

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course.grading import autograde, release
+from course.nbgrader_glue import autograde, release
 
 from .conftest import REPO
 

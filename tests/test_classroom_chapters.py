@@ -19,7 +19,7 @@ from course.classroom.grader import grade_class
 from course.classroom.roster import students_from
 from course.classroom.samples import exercises, solve, source_and_released, write_submission
 from course.classroom.sandboxes import delete_sandboxes
-from course.grading import generate_assignment, scratch_course
+from course.nbgrader_glue import generate_assignment, scratch_course
 
 SOLVED, UNTOUCHED = "all-solved", "untouched"
 

@@ -17,7 +17,7 @@ MODULES = [
     "course._waiting",
     "course.checks",
     "course.classroom.roster",
-    "course.grading",
+    "course.nbgrader_glue",
     "course.pictures._quantity",
     "course.pictures._status",
     "course.pictures._svg",

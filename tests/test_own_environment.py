@@ -18,7 +18,7 @@ from .conftest import REPO
 GRADE = """
 import json, sys
 from pathlib import Path
-from course.grading import autograde
+from course.nbgrader_glue import autograde
 notebook, workdir = Path(sys.argv[1]), Path(sys.argv[2])
 grades = autograde(notebook, "00-setup", "no-venv-on-path", workdir)
 print(json.dumps({"score": grades.score, "max_score": grades.max_score}))

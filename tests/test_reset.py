@@ -35,7 +35,7 @@ from course import checks
 from course._chapters import chapter_ids, load_chapter
 from course._resetting import _deletable_kinds, chapter_volume
 from course.cli import main as course_cli
-from course.grading import autograde, sandbox_namespace
+from course.nbgrader_glue import autograde, sandbox_namespace
 
 from .test_chapters import graded_cells, run_solutions, source_of
 

@@ -3,7 +3,7 @@
 ``c.Autograde.autograde_preprocessors`` of the course lists ``ChapterSandbox, Execute, ...``; the
 class grader runs the same list with these two in their places (:func:`classroom_preprocessors`):
 
-* :class:`ClassroomSandbox` (a :class:`course.grading.ChapterSandbox`) decides, outside the kernel,
+* :class:`ClassroomSandbox` (a :class:`course.nbgrader_glue.ChapterSandbox`) decides, outside the kernel,
   which namespace and which identity the kernel gets: the student's namespace for this chapter, a
   kubeconfig with the student's own token, a private home folder, and the jail around it all;
 * :class:`GradedExecute` (nbgrader's ``Execute``) starts that kernel through
@@ -30,7 +30,7 @@ from traitlets import Integer
 from course.classroom._jail import JailPolicy
 from course.classroom._kernels import SandboxedKernelManager, current_plan
 from course.classroom._referee import Referee, new_output, value_expressions
-from course.grading import ChapterSandbox, sandbox_namespace
+from course.nbgrader_glue import ChapterSandbox, sandbox_namespace
 
 
 def is_test_cell(cell: NotebookNode) -> bool:

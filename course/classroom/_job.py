@@ -249,7 +249,7 @@ def _reset_namespace(spec: JobSpec) -> None:
     """Restore the chapter's starting state with the student's own rights (see the module docstring)."""
     from course._chapters import chapter_ids, load_chapter
     from course._resetting import prepare_namespace
-    from course.grading import sandbox_namespace
+    from course.nbgrader_glue import sandbox_namespace
 
     if spec.assignment not in chapter_ids():
         return

@@ -83,7 +83,9 @@ def _roster(args: argparse.Namespace) -> Any:
         raise CourseError("Name the class with --roster ROSTER.csv (a column 'id' with the student ids).")
     try:
         return read_roster(args.roster)
-    except (OSError, RosterError) as problem:
+    except OSError as problem:
+        raise CourseError(f"Cannot read the roster {args.roster}: {problem.strerror or problem}.") from None
+    except RosterError as problem:
         raise CourseError(str(problem)) from None
 
 
@@ -149,7 +151,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _practice(args: argparse.Namespace) -> int:
     from course.classroom.samples import write_practice_class
-    from course.grading import generate_assignment
+    from course.nbgrader_glue import generate_assignment
 
     if not (args.course_root / "release" / args.chapter).is_dir():
         generate_assignment(args.course_root, args.chapter)

@@ -60,6 +60,7 @@ from course.classroom._tokens import (
 )
 from course.classroom.roster import GRADER, Student, sort_ids
 from course.classroom.sandboxes import ensure_sandboxes
+from course.nbgrader_glue import run_nbgrader
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -457,12 +458,5 @@ def grade_class(
 def _nbgrader_export(course_root: Path) -> Path:
     """nbgrader's own CSV of the whole gradebook (``nbgrader export``)."""
     target = course_root / "classroom" / "grades.csv"
-    subprocess.run(
-        [sys.executable, "-m", "nbgrader", "export", "--to", str(target)],
-        cwd=course_root,
-        capture_output=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-        check=True,
-    )
+    run_nbgrader(course_root, "export", "--to", str(target), timeout=600)
     return target
