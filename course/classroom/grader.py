@@ -39,11 +39,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kubernetes import client
 
+from course._cli_output import say, step
 from course._client import api_client, kubeconfig
 from course._errors import CourseError
 from course._naming import chapter_namespace, invalid_reason
 from course._paths import cache_dir
-from course._steps import say, step
 from course._toolchain import load_toolchain
 from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
 from course.classroom._jail import missing_features, system_read_paths
@@ -59,7 +59,7 @@ from course.classroom._tokens import (
     write_kubeconfig,
 )
 from course.classroom.roster import GRADER, Student, sort_ids
-from course.classroom.sandboxes import ensure_sandboxes
+from course.classroom.sandboxes import ensure_classroom, ensure_sandboxes
 from course.nbgrader_glue import run_nbgrader
 
 if TYPE_CHECKING:
@@ -216,9 +216,12 @@ class ClassGrader:
                 f"The gradebook does not know {self.assignment!r}: run nbgrader generate_assignment first."
             )
         self.notebooks = len(notebooks)
-        # Applied again even when they exist: a reset with admin rights (plain nbgrader autograde) or a
-        # hand edit may have changed a quota or a RoleBinding, and grading must happen in the sandbox.
-        # In the background: the requests mostly wait on the API server, as does what follows.
+        # What the grader's own identity needs first (on a cluster where no sandbox was ever made, the
+        # classroom namespace itself); then each student's sandbox, applied again even when it exists:
+        # a reset with admin rights (plain nbgrader autograde) or a hand edit may have changed a quota or
+        # a RoleBinding, and grading must happen in the sandbox. In the background: the requests mostly
+        # wait on the API server, as does what follows.
+        ensure_classroom()
         with ThreadPoolExecutor(max_workers=1) as background:
             applying = background.submit(ensure_sandboxes, students, self.assignment)
             self.template = snapshot(db_path(self.course_root), self.run_dir / "template.db")

@@ -86,6 +86,13 @@ def _namespace_exists(core: client.CoreV1Api, name: str) -> bool:
         raise
 
 
+def ensure_classroom() -> None:
+    """The objects every sandbox and the grader share: the classroom namespace, the grader's identity,
+    the shared roles and the PersistentVolume policy (in force before any student may write volumes)."""
+    apply(shared_objects(), CLASSROOM_NAMESPACE)
+    wait_for_volume_policy()
+
+
 def create_sandboxes(
     students: list[Student],
     chapters: list[str],
@@ -99,8 +106,7 @@ def create_sandboxes(
     """
     report = SandboxReport()
     loaded = [load_chapter(chapter) for chapter in chapters]
-    apply(shared_objects(), CLASSROOM_NAMESPACE)
-    wait_for_volume_policy()  # before any student gets the right to write PersistentVolumes
+    ensure_classroom()
     core = _core()
     cluster = cluster_entry() if kubeconfig_dir else {}
 
