@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from course._steps import StepFailed
+from course._cli_output import StepFailed
 
 
 class ConfigError(StepFailed):

@@ -6,7 +6,7 @@ what to try. The API server's whole answer is kept in ``details``: in a notebook
 the full error (and ``%tb`` still shows the full traceback).
 
 :class:`CourseError` is the one root of every problem the course reports to a person, in a notebook
-or on the command line (``ERROR: <message>``, no traceback): :class:`course._steps.StepFailed` and
+or on the command line (``ERROR: <message>``, no traceback): :class:`course._cli_output.StepFailed` and
 :class:`course._config.ConfigError` are course errors too. This module is the lowest layer of the
 course: it imports nothing of it.
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from course._display import in_notebook
 from course._errors import CourseError, explain_api_error
+from course._notebook_output import in_notebook
 from course.checks import CheckFailed
 
 

@@ -30,7 +30,7 @@ from course._applying import apply
 from course._chapters import Chapter
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
-from course._progress import progress_bar
+from course._wait_progress import progress_bar
 
 # Recreated by controllers at once; deleting them would only race with Pods created right after.
 _KEEP = {"ServiceAccount": "default", "ConfigMap": "kube-root-ca.crt"}

@@ -27,11 +27,11 @@ from course import pictures
 from course._applying import apply
 from course._chapters import Chapter, load_chapter
 from course._client import api_client, dynamic_client, kubeconfig
-from course._display import show
 from course._errors import CourseError, explain_api_error
 from course._manifests import Manifest
 from course._naming import namespace_for
 from course._notebook_errors import install_notebook_handler
+from course._notebook_output import show
 from course._resetting import prepare_namespace
 from course._toolchain import load_toolchain
 from course._waiting import Condition, wait_for

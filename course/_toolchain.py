@@ -39,10 +39,10 @@ from pathlib import Path
 
 import yaml
 
+from course._cli_output import StepFailed, say, step
 from course._config import MapOf, Optional, load_config
 from course._paths import cache_dir, setup_dir
 from course._pins import Pins, load_pins
-from course._steps import StepFailed, say, step
 
 STAMP = ".pins.json"
 

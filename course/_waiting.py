@@ -15,8 +15,8 @@ from kubernetes.client.exceptions import ApiException
 
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
-from course._progress import progress_bar
 from course._readiness import RULES, condition, readiness
+from course._wait_progress import progress_bar
 
 Condition = str | Callable[[dict[str, Any]], bool]
 

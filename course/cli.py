@@ -24,10 +24,10 @@ from typing import NoReturn
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from course._cli_output import say, step
 from course._client import kubeconfig
 from course._errors import CourseError, explain_api_error
 from course._paths import jupyter_config_dir, kubeconfig_path, repo_root
-from course._steps import say, step
 from course.backends import BACKEND_NAMES, Backend, Status, all_backends, choose_backend, get_backend
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from course._cli_output import StepFailed
 from course._config import ConfigError
 from course._errors import CourseError
-from course._steps import StepFailed
 from course.classroom._tokens import RevocationFailed
 
 ROOT = Path(__file__).resolve().parent.parent

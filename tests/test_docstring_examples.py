@@ -8,11 +8,11 @@ import importlib
 import pytest
 
 MODULES = [
-    "course._display",
+    "course._notebook_output",
     "course._errors",
     "course._manifests",
     "course._naming",
-    "course._progress",
+    "course._wait_progress",
     "course._resetting",
     "course._waiting",
     "course.checks",

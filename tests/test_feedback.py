@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 
 import course
 from course._errors import explain_api_error
-from course._progress import TextProgress, WidgetProgress
+from course._wait_progress import TextProgress, WidgetProgress
 from course.checks import CheckFailed, expect_field, expect_fields
 from tests import pictures_scenario
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from course._steps import StepFailed
+from course._cli_output import StepFailed
 from course._toolchain import ensure_go
 from course.backends import capabilities_of, choose_backend, get_backend
 from course.backends.kind import KIND, KIND_CALICO, KindBackend, choose_host_ports, port_in_use, render_config

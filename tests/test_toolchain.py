@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from course._steps import StepFailed
+from course._cli_output import StepFailed
 from course._toolchain import Binary, Toolchain, cached, ensure_binaries, load_toolchain
 
 

@@ -30,9 +30,9 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client, config
 
+from course._cli_output import StepFailed, say, step
 from course._paths import CLUSTER_NAME, CONTEXT, cache_dir, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
-from course._steps import StepFailed, say, step
 from course._toolchain import fetch_verified, load_toolchain
 from course.backends._interface import CNI_LABEL, Capabilities, Status
 from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig

@@ -22,9 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from course._cli_output import StepFailed, step
 from course._paths import cache_dir
 from course._pins import Pins, load_pins
-from course._steps import StepFailed, step
 from course._toolchain import Go, arch, ensure_go, fetch_verified, load_toolchain
 
 RELEASE_URL = "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}"

@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
+from course._cli_output import StepFailed, step
 from course._paths import CLUSTER_NAME, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
-from course._steps import StepFailed, step
 from course._toolchain import ensure_binaries, load_toolchain
 from course.backends._interface import Capabilities, Status
 from course.backends._nodes_and_configs import describe_node, node_ready, write_course_kubeconfig

@@ -26,8 +26,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from course._cli_output import StepFailed
 from course._client import kubeconfig
-from course._steps import StepFailed
 from course.classroom._objects import LABEL, STUDENT_LABEL
 from course.classroom.roster import CLASSROOM_NAMESPACE
 

@@ -18,8 +18,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from course._cli_output import say, step
 from course._paths import repo_root
-from course._steps import say, step
 
 
 def add_parser(commands: Any) -> None:

@@ -382,7 +382,7 @@ def _watch_client(pool_size: int) -> Any:
 
 
 def _display(recording: Recording) -> None:
-    from course._display import show
+    from course._notebook_output import show
 
     show(recording)
 

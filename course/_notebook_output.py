@@ -1,4 +1,4 @@
-"""Where output goes: rich widgets and pictures when a person watches a notebook, plain text elsewhere.
+"""Where a notebook's output goes: rich widgets and pictures when a person watches, plain text elsewhere.
 
 Under nbgrader's autograding (``NBGRADER_EXECUTION`` is set) or in a terminal there is nobody to see a
 widget, and feedback files must be readable, so everything falls back to text there.

@@ -1,4 +1,8 @@
-"""Progress lines for the command line, in the style of kind.
+"""What the command line (``python -m course``) prints: progress lines in the style of kind, plain
+lines, and :class:`StepFailed` for a step that went wrong.
+
+(A notebook's output goes through :mod:`course._notebook_output`; the progress of a wait, in a
+notebook or under nbgrader, is :mod:`course._wait_progress`.)
 
 Each step prints `` • Doing something ...`` when it starts and `` ✓ Doing something (1.2s)`` or
 `` ✗ Doing something`` when it ends. On a real terminal the bullet becomes a spinner; in a pipe, a

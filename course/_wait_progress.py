@@ -1,4 +1,6 @@
-"""Progress bars for waits: an ipywidgets bar where a person watches a notebook, text lines elsewhere.
+"""Progress bars for waits (``cluster.wait_for``, a reset): an ipywidgets bar where a person watches a
+notebook, text lines elsewhere (nbgrader's feedback, a terminal). The command line's own progress
+lines are :mod:`course._cli_output`.
 
 Both show the same things: what is awaited, a count when the kind has one (``2/3`` replicas ready),
 else the time spent against the deadline, what the cluster reports now, and at the end one line that
@@ -15,7 +17,7 @@ import sys
 from html import escape
 from typing import Protocol, TextIO
 
-from course._display import in_notebook
+from course._notebook_output import in_notebook
 
 BAR_CELLS = 10
 
