@@ -70,24 +70,27 @@ def test_every_component_listens_on_loopback_only(sim_cluster: Path) -> None:
             pass
 
 
-def test_deployment_makes_a_replicaset_and_ready_pods_spread_over_workers(cluster: course.Cluster) -> None:
-    cluster.apply(
-        """
+def one_pod_per_worker(name: str) -> str:
+    """A Deployment of three nginx Pods, one on each worker (a topology spread constraint)."""
+    return f"""
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: spread, labels: {app: spread}}
+metadata: {{name: {name}, labels: {{app: {name}}}}}
 spec:
   replicas: 3
-  selector: {matchLabels: {app: spread}}
+  selector: {{matchLabels: {{app: {name}}}}}
   template:
-    metadata: {labels: {app: spread}}
+    metadata: {{labels: {{app: {name}}}}}
     spec:
       topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
-         labelSelector: {matchLabels: {app: spread}}}
-      containers: [{name: web, image: "nginx:1.27"}]
+      - {{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {{matchLabels: {{app: {name}}}}}}}
+      containers: [{{name: web, image: "nginx:1.27"}}]
 """
-    )
+
+
+def test_deployment_makes_a_replicaset_and_ready_pods_spread_over_workers(cluster: course.Cluster) -> None:
+    cluster.apply(one_pod_per_worker("spread"))
     cluster.wait_for("Deployment", "spread", "Available", timeout=30)
     owners = {ref.kind for pod in pods_of(cluster, "app=spread") for ref in pod.metadata.owner_references}
     assert owners == {"ReplicaSet"}
@@ -112,30 +115,9 @@ def test_services_and_pods_take_addresses_from_kinds_ranges(cluster: course.Clus
     assert all(net.prefixlen == 24 and net.subnet_of(POD_SUBNET) for net in networks.values()), pod_cidrs
     assert len(set(networks.values())) == len(nodes), f"Nodes share a podCIDR: {pod_cidrs}"
 
-    cluster.apply(
-        """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: addresses}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: addresses}}
-  template:
-    metadata: {labels: {app: addresses}}
-    spec:
-      topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
-         labelSelector: {matchLabels: {app: addresses}}}
-      containers: [{name: web, image: "nginx:1.27"}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: addresses}
-spec:
-  selector: {app: addresses}
-  ports: [{port: 80}]
-"""
-    )
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: addresses}\n"
+    service += "spec: {selector: {app: addresses}, ports: [{port: 80}]}\n"
+    cluster.apply(one_pod_per_worker("addresses") + "---\n" + service)
     cluster.wait_for("Deployment", "addresses", "Available", timeout=30)
     service = cluster.core.read_namespaced_service("addresses", cluster.namespace)
     assert ipaddress.ip_address(service.spec.cluster_ip) in SERVICE_SUBNET, service.spec.cluster_ip
