@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import random
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,28 @@ GOLDEN = Path(__file__).with_name("golden")
 ROUTES = ("/", "/api/v1", "/old", "/stuck", "/port", "/www")
 
 
+def updating(config: pytest.Config, environ: Mapping[str, str]) -> bool:
+    """Whether the goldens are to be rewritten; never in CI, where a rewrite would hide every difference."""
+    wanted = bool(config.getoption("--update-golden") or config.getoption("--record-golden"))
+    if wanted and environ.get("CI"):
+        pytest.fail("--update-golden rewrites the goldens instead of comparing them: not in CI (CI is set).")
+    return wanted
+
+
 @pytest.fixture
 def update(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("--update-golden") or request.config.getoption("--record-golden"))
+    return updating(request.config, os.environ)
+
+
+def test_the_update_flag_is_refused_in_ci() -> None:
+    class Flags:
+        def getoption(self, name: str) -> bool:
+            return name == "--update-golden"
+
+    config: Any = Flags()
+    assert updating(config, {}) is True
+    with pytest.raises(pytest.fail.Exception, match="not in CI"):
+        updating(config, {"CI": "true"})
 
 
 def check_golden(name: str, rendered: str, update: bool) -> None:
