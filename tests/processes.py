@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import os
 import time
 from pathlib import Path
 
@@ -28,3 +31,46 @@ def wait_until_gone(folder: Path, timeout: float = 15) -> list[str]:
     while (left := processes_under(folder)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def _socket_inodes(pid: str) -> set[str]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    return inodes
+
+
+def _address(hex_address: str) -> str:
+    """``0100007F:1F90`` (as /proc/net/tcp writes 127.0.0.1:8080) to ``127.0.0.1``; IPv6 likewise."""
+    host = hex_address.split(":")[0]
+    raw = bytes.fromhex(host)
+    # The kernel prints each 32-bit word in host (little-endian) order.
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def listening_addresses(executables_in: Path) -> list[tuple[str, str]]:
+    """``(program, address)`` for every TCP socket listening in a process started from the folder
+    ``executables_in``, read from /proc (no ``ss`` or ``netstat`` needed)."""
+    owners: dict[str, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:  # the command as started: kwokctl's bin/ holds links, which /proc/PID/exe would resolve
+            program = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if Path(program).parent == executables_in:
+            owners.update(dict.fromkeys(_socket_inodes(proc.name), Path(program).name))
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in owners:  # 0A: LISTEN
+                    found.append((owners[fields[9]], _address(fields[1])))
+    return found
