@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 import course
 from course._manifests import load_objects
 from course._session import _kubectl_binary
+
+from . import pictures_scenario
 
 POD_WITH_TAB = "apiVersion: v1\nkind: Pod\nmetadata:\n\tname: hello\n"
 # Valid YAML that kubectl applies: CRLF line ends, tabs between the entries of a flow mapping, after a
@@ -82,8 +85,9 @@ def test_an_unknown_chapter_lists_the_chapters() -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(sim_cluster: Path) -> course.Cluster:
-    return course.connect("00-setup", quiet=True)
+def cluster(sim_cluster: Path) -> Iterator[course.Cluster]:
+    with pictures_scenario.namespace("tester-mistakes") as own:  # no other module resets it
+        yield own
 
 
 class TestOnTheCluster:

@@ -6,6 +6,7 @@ import ipaddress
 import json
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,16 @@ import pytest
 import course
 from course._toolchain import load_toolchain
 
+from . import pictures_scenario
 from .processes import listening_addresses
 
 pytestmark = pytest.mark.usefixtures("sim_cluster")
 
 
 @pytest.fixture(scope="module")
-def cluster() -> course.Cluster:
-    return course.connect("00-setup", quiet=True)
+def cluster() -> Iterator[course.Cluster]:
+    with pictures_scenario.namespace("tester-sim-cluster") as own:  # no other module resets it
+        yield own
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
