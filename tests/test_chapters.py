@@ -70,21 +70,79 @@ def test_notebooks_are_free_of_outputs_and_solutions(chapter: str) -> None:
         assert marker not in released
 
 
+def structure_problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """Every way ``notebook`` departs from AUTHORING.md's "An exercise is a unit", as sentences naming the
+    rule; a chapter may have any number of exercises, one included.
+
+    >>> structure_problems(nbformat.v4.new_notebook())
+    ['no graded check cells: an exercise needs at least one "Autograder tests" cell with points']
+    """
+    def meta(cell: nbformat.NotebookNode) -> dict[str, object]:
+        return dict(cell.metadata.get("nbgrader", {}))
+
+    graded = graded_cells(notebook)
+    if not graded:
+        return ['no graded check cells: an exercise needs at least one "Autograder tests" cell with points']
+    problems = [f"{grade_id}: a check cell needs points above 0" for grade_id, points in graded.items() if points <= 0]
+    problems += [
+        f"{grade_id}: grade_ids start with the exercise (ex1-, ex2-, ...), so partial credit can be graded"
+        for grade_id in graded
+        if not re.fullmatch(r"ex\d+-.+", grade_id)
+    ]
+    exercises = sorted({grade_id.split("-")[0] for grade_id in graded if re.fullmatch(r"ex\d+-.+", grade_id)})
+    ids = {str(meta(cell).get("grade_id", "")) for cell in notebook.cells}
+    solutions = {str(meta(cell)["grade_id"]).split("-")[0] for cell in notebook.cells if meta(cell).get("solution")}
+    hidden = {
+        str(meta(cell)["grade_id"]).split("-")[0]
+        for cell in notebook.cells
+        if meta(cell).get("grade") and "BEGIN HIDDEN TESTS" in cell.source
+    }
+    for exercise in exercises:
+        if f"{exercise}-task" not in ids:
+            problems.append(f"{exercise}: needs a read-only task cell with grade_id {exercise}-task")
+        if exercise not in solutions:
+            problems.append(f"{exercise}: needs an autograded-answer (solution) cell whose grade_id starts {exercise}-")
+        if exercise not in hidden:
+            problems.append(f"{exercise}: one of its check cells needs ### BEGIN HIDDEN TESTS beyond the visible check")
+    return problems
+
+
+def _cell(kind: str, grade_id: str, source: str = "", **flags: object) -> nbformat.NotebookNode:
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    cell = make(source)
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": False, "solution": False, "locked": False, **flags}
+    return cell
+
+
+def test_a_one_exercise_chapter_is_accepted_and_each_broken_rule_is_named() -> None:
+    """AUTHORING allows a chapter of one exercise; the structure test must too, and say what is missing."""
+    one = nbformat.v4.new_notebook(
+        cells=[
+            _cell("markdown", "ex1-task", "### Exercise 1 (2 points): ...", locked=True),
+            _cell("code", "ex1-answer", "### BEGIN SOLUTION\n### END SOLUTION", solution=True),
+            _cell("code", "ex1-check", "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS", grade=True, points=2),
+        ]
+    )
+    assert structure_problems(one) == []
+    broken = nbformat.v4.new_notebook(
+        cells=[
+            _cell("code", "check-web", "assert True", grade=True, points=0),
+            _cell("code", "ex2-check", "assert True", grade=True, points=1),
+        ]
+    )
+    assert structure_problems(broken) == [
+        "check-web: a check cell needs points above 0",
+        "check-web: grade_ids start with the exercise (ex1-, ex2-, ...), so partial credit can be graded",
+        "ex2: needs a read-only task cell with grade_id ex2-task",
+        "ex2: needs an autograded-answer (solution) cell whose grade_id starts ex2-",
+        "ex2: one of its check cells needs ### BEGIN HIDDEN TESTS beyond the visible check",
+    ]
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_exercise_has_a_task_a_solution_and_points(chapter: str) -> None:
-    notebook = nbformat.read(source_of(chapter), as_version=4)
-    graded = graded_cells(notebook)
-    assert len(graded) >= 2 and all(points > 0 for points in graded.values())
-    exercises = {grade_id.split("-")[0] for grade_id in graded}
-    assert all(re.fullmatch(r"ex\d+", exercise) for exercise in exercises), graded
-    solutions = {
-        cell.metadata.nbgrader["grade_id"].split("-")[0]
-        for cell in notebook.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-    assert exercises <= solutions, "every graded exercise needs a solution cell with the same exN- prefix"
-    hidden = [cell for cell in notebook.cells if "BEGIN HIDDEN TESTS" in cell.source]
-    assert hidden, "an exercise needs hidden tests beyond the visible self-check"
+    problems = structure_problems(nbformat.read(source_of(chapter), as_version=4))
+    assert not problems, f"{chapter} breaks AUTHORING.md's rules for an exercise:\n" + "\n".join(problems)
 
 
 @pytest.mark.usefixtures("sim_cluster")
@@ -133,8 +191,8 @@ def test_solving_only_the_first_exercise_earns_exactly_its_points(chapter: str, 
     submission = solve_only("ex1", chapter, tmp_path)
     grades = autograde(submission, chapter, "partial", tmp_path / "course")
     expected = {g: p if g.startswith("ex1-") else 0.0 for g, p in grades.max_cells.items()}
-    assert grades.cells == expected
-    assert 0 < grades.score < grades.max_score
+    assert grades.cells == expected, "solving exercise 1 alone must earn exactly its points"
+    assert grades.score > 0  # and below the maximum unless the chapter has one exercise (then equal to it)
 
 
 def run_solutions(chapter: str) -> list[str]:

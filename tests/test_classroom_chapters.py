@@ -4,7 +4,9 @@ A student's sandbox has a quota, a LimitRange, the ``edit`` role and a Persisten
 chapter whose solution needs more (more Pods than the quota, a volume the policy refuses, a
 cluster-scoped object) would cost a student points that plain ``nbgrader autograde`` gives. So each
 chapter is graded here with :func:`course.classroom.grader.grade_class`, as a class of two: the
-solution must earn every point, the untouched notebook none.
+solution must earn every point, the untouched notebook none, and a student who solved only the first
+*k* exercises exactly their points, for every *k*: partial credit is checked for every exercise, in the
+same parallel run.
 """
 
 from __future__ import annotations
@@ -33,31 +35,45 @@ def course_root(sim_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return root
 
 
-def _submit(root: Path, chapter: str) -> None:
+def _submit(root: Path, chapter: str) -> dict[str, float]:
+    """Write the class: every exercise solved, none, and the first k for 0 < k < all; return the points
+    each student should earn, from the source's graded cells."""
     source, released = source_and_released(root, chapter)
-    for student, solved in ((SOLVED, exercises(source)), (UNTOUCHED, [])):
+    names = exercises(source)
+    points = {
+        str(cell.metadata.nbgrader["grade_id"]): float(cell.metadata.nbgrader["points"])
+        for cell in source.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+    }
+    class_ = {SOLVED: names, UNTOUCHED: [], **{f"first-{k}": names[:k] for k in range(1, len(names))}}
+    for student, solved in class_.items():
         write_submission(root, chapter, student, solve(released, source, solved))
+    return {
+        student: sum(p for grade_id, p in points.items() if grade_id.split("-")[0] in solved)
+        for student, solved in class_.items()
+    }
 
 
-def _remove_namespaces(chapter: str) -> None:
+def _remove_namespaces(chapter: str, students: list[str]) -> None:
     """Delete the class's namespaces of ``chapter`` and wait until they are gone: the session's
     cluster has room for 330 Pods, and the chapters' solutions together would fill it."""
-    for namespace in delete_sandboxes(students_from([SOLVED, UNTOUCHED]), [chapter]):
+    for namespace in delete_sandboxes(students_from(students), [chapter]):
         wait_for("Namespace", namespace, None, "deleted", timeout=180)
 
 
 @pytest.mark.parametrize("chapter", chapter_ids())
-def test_the_class_grader_gives_the_solution_every_point_and_the_untouched_notebook_none(
+def test_the_class_grader_gives_every_exercise_its_points_and_no_more(
     course_root: Path, chapter: str
 ) -> None:
-    _submit(course_root, chapter)
+    earns = _submit(course_root, chapter)
     try:
-        report = grade_class(chapter, course_root, workers=2, feedback=False, export=False)
+        report = grade_class(chapter, course_root, workers=4, feedback=False, export=False)
     finally:
-        _remove_namespaces(chapter)
+        _remove_namespaces(chapter, list(earns))
     results = report.by_student()
     solved, untouched = results[SOLVED], results[UNTOUCHED]
-    assert (solved.status, untouched.status) == ("graded", "graded"), (solved.detail, untouched.detail)
+    assert {r.status for r in results.values()} == {"graded"}, {s: r.detail for s, r in results.items()}
     lost = {cell: score for book in solved.notebooks.values() for cell, score in book["grades"].items() if not score}
     assert solved.score == solved.max_score > 0, f"cells without points: {lost}"
     assert untouched.score == 0
+    assert {student: results[student].score for student in earns} == earns, "partial credit, exercise by exercise"
