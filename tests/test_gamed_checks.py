@@ -127,11 +127,7 @@ def check_cells(chapter: str) -> dict[str, str]:
 
 ALLOWED = {"checks", "cluster", "course"}
 """Names a check may read without looking them up: the check library and the read-only cluster."""
-NOT_YET = {"05-network"}
-"""Chapters another change is rewriting (issue 17 item 3 applies to them too)."""
-
-
-@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c not in NOT_YET])
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_checks_read_learner_variables_through_globals(chapter: str) -> None:
     """A learner's variable read by its bare name is a NameError when it is missing: every check looks
     up each one it reads (also one an earlier check looked up: a learner may run a check alone)."""
