@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
 from course._client import dynamic_client
+from course._events import in_order
 from course._naming import namespace_for
 from course._readiness import readiness
 
@@ -520,10 +521,7 @@ def _latest_warning(kind: str, name: str, namespace: str, uid: str = "") -> str:
     """
     events = dynamic_client().resources.get(api_version="v1", kind="Event")
     selector = f"involvedObject.kind={kind},involvedObject.name={name}" + (f",involvedObject.uid={uid}" if uid else "")
-    found = [e.to_dict() for e in events.get(namespace=namespace, field_selector=selector).items]
-    found.sort(
-        key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or e["metadata"]["creationTimestamp"])
-    )
+    found = in_order(e.to_dict() for e in events.get(namespace=namespace, field_selector=selector).items)
     warnings = [e for e in found if e.get("type") == "Warning"] or found
     return f"{warnings[-1].get('reason')}: {warnings[-1].get('message')}" if warnings else ""
 
@@ -970,11 +968,7 @@ def events_about(kind: str, name: str, namespace: str) -> list[dict[str, Any]]:
     listed = dynamic_client().resources.get(api_version="v1", kind="Event").get(
         namespace=namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
     )
-    found = [dict(e.to_dict()) for e in listed.items]
-    found.sort(
-        key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or field(e, "metadata.creationTimestamp"))
-    )
-    return found
+    return in_order(dict(e.to_dict()) for e in listed.items)
 
 
 def expect_answer(name: str, value: Any, kind: type | tuple[type, ...], what: str, hint: str = "") -> Any:

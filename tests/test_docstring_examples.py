@@ -9,10 +9,13 @@ import pytest
 
 MODULES = [
     "course._notebook_output",
+    "course._config",
     "course._errors",
+    "course._events",
     "course._manifests",
     "course._naming",
     "course._wait_progress",
+    "course._readiness",
     "course._resetting",
     "course._waiting",
     "course.checks",

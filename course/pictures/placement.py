@@ -18,6 +18,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from course._events import event_time
 from course.pictures._quantity import cpu_millis, format_cpu, format_memory, memory_bytes
 from course.pictures._reading import Snapshot, list_objects
 from course.pictures._status import Status, pod_status, status_of
@@ -150,12 +151,7 @@ def _scheduler_reasons(events: list[dict[str, Any]]) -> dict[tuple[str, str], st
             continue
         involved = event.get("involvedObject") or {}
         key = (involved.get("namespace", ""), involved.get("name", ""))
-        when = (
-            event.get("lastTimestamp")
-            or event.get("eventTime")
-            or (event.get("series") or {}).get("lastObservedTime")
-            or ""
-        )
+        when = event_time(event)
         seen = (when, event.get("message", ""))
         if key not in latest or seen > latest[key]:
             latest[key] = seen
