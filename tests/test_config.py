@@ -95,3 +95,18 @@ def test_the_command_line_shows_a_config_problem_as_one_short_error(tmp_path: Pa
     assert "unknown key 'etdc' (did you mean 'etcd'?)" in result.stderr
     assert "Traceback" not in result.stderr
 
+
+
+def test_sandbox_settings_are_read_strictly(tmp_path: Path) -> None:
+    from course.classroom._objects import SANDBOX_SCHEMA, sandbox_settings
+
+    assert sandbox_settings()["quota"]["pods"] == "40"
+    path = tmp_path / "sandbox.yaml"
+    path.write_text("pod-security: baseline\nquotas: {pods: '40'}\nlimits: [{defaultRequest: {cpu: 10m}}]\n")
+    with pytest.raises(ConfigError) as problem:
+        load_config(path, SANDBOX_SCHEMA, shown_as="course/classroom/sandbox.yaml")
+    assert set(str(problem.value).splitlines()[1:]) == {
+        "  - unknown key 'quotas' (did you mean 'quota'?)",
+        "  - missing key 'quota' (a mapping)",
+        "  - limits[0]: missing key 'type' (a string)",
+    }

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from course._config import MapOf, load_config
 from course.classroom.roster import CLASSROOM_NAMESPACE, GRADER, Student
 
 Manifest = dict[str, Any]
@@ -65,10 +66,21 @@ Namespaces are listed, so students see each other's namespace *names* (never the
 _READ = ["get", "list", "watch"]
 
 
+SANDBOX_SCHEMA = {
+    "pod-security": str,
+    # ResourceQuota's spec.hard: resource names are Kubernetes'; the API server checks them.
+    "quota": MapOf((str, int)),
+    # LimitRange's spec.limits, item by item.
+    "limits": [{"type": str, ...: Any}],
+}
+"""What ``sandbox.yaml`` holds; read strictly, so a misspelt key is an error, not a missing limit."""
+
+
 @cache
 def sandbox_settings() -> dict[str, Any]:
     """``sandbox.yaml``: the Pod Security level, the ResourceQuota and the LimitRange of a namespace."""
-    data: dict[str, Any] = yaml.safe_load((Path(__file__).with_name("sandbox.yaml")).read_text())
+    path = Path(__file__).with_name("sandbox.yaml")
+    data: dict[str, Any] = load_config(path, SANDBOX_SCHEMA, shown_as="course/classroom/sandbox.yaml")
     return data
 
 
