@@ -67,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_FRESH_NAMESPACES: set[str] = set()
+"""The namespaces of the session's cluster when it had just started (default, kube-system, ...)."""
+
+
+def _namespaces() -> set[str]:
+    from kubernetes import client
+
+    from course._client import api_client
+
+    return {ns.metadata.name for ns in client.CoreV1Api(api_client()).list_namespace().items}
+
+
 @pytest.fixture(scope="session")
 def sim_cluster() -> Iterator[Path]:
     """A running sim cluster; yields the path of its kubeconfig."""
@@ -76,6 +88,36 @@ def sim_cluster() -> Iterator[Path]:
     backend = SimBackend()
     try:
         backend.up()
+        _FRESH_NAMESPACES.update(_namespaces())
         yield kubeconfig_path()
     finally:
+        _FRESH_NAMESPACES.clear()
         backend.down()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _each_module_leaves_the_cluster_as_it_found_it() -> Iterator[None]:
+    """Delete the namespaces a test module made, and wait until they are gone.
+
+    The session's one cluster has room for 330 Pods (3 workers of 110); modules that run chapters'
+    solutions and leave them behind once filled it, so that a later module's Deployment could not
+    become Ready. Each module now starts from a cluster with nothing of another module in it.
+    """
+    yield
+    if not _FRESH_NAMESPACES:  # no cluster in this session (yet)
+        return
+    from kubernetes import client
+
+    from course._client import api_client
+    from course._waiting import wait_for
+
+    leftovers = sorted(_namespaces() - _FRESH_NAMESPACES)
+    core = client.CoreV1Api(api_client())
+    for name in leftovers:
+        try:
+            core.delete_namespace(name)
+        except client.ApiException as error:
+            if error.status not in (404, 409):  # gone already, or already being deleted
+                raise
+    for name in leftovers:
+        wait_for("Namespace", name, None, "deleted", timeout=300)
