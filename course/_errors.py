@@ -157,6 +157,74 @@ def _not_found(body: dict[str, Any], said: str) -> tuple[str, str]:
     return _MEANINGS[404]
 
 
+_TYPED_PATCH = re.compile(r"failed to create typed patch object \([^)]*\): (?:errors:\n)?(.*)", re.DOTALL)
+_WRONG_TYPE = re.compile(r"^\s*\.?(\S.*?): expected (.+?), got (.+)$")
+_CONVERSION = re.compile(
+    r"failed to convert new object .*?(?:cannot convert (\w+) to (\w+)"
+    r"|cannot unmarshal (\w+) into Go (?:struct field \w+\.(\S+) of type|value of type) (\S+))"
+)
+_EXPECTED: dict[str, tuple[str, str]] = {
+    "numeric (int or float)": ("a number", "write numbers without quotes (replicas: 3)"),
+    "string": ("a string", 'quote text that looks like a number or true/false ("80", "true")'),
+    "boolean": ("true or false", "write true or false without quotes"),
+    "map": ("a map of key: value lines", "write key: value lines indented under the field, not '- ' items"),
+    "list": ("a list", "start each item of a list with '- '"),
+    "any scalar": ("a single value", "write one value there, not a list or a map"),
+}
+_GO_TYPES = {
+    "float64": "a decimal number", "int32": "a whole number", "int64": "a whole number", "string": "a string",
+    "bool": "true or false", "number": "a number", "array": "a list", "object": "a map",
+}
+
+
+def _go_type(name: str) -> str:
+    """A Go type the API server names (``int32``, ``[]v1.Container``, JSON's ``array``), in words."""
+    if name.startswith("[]"):
+        return "a list"
+    return _GO_TYPES.get(name.lstrip("*").split(".")[-1], name)
+
+
+def _found(got: str) -> str:
+    """What the API server's structured-merge-diff found, in words (it prints Go values)."""
+    if got == "string":
+        return "a string"
+    if match := re.fullmatch(r"&value\.valueUnstructured\{Value:(.*)\}", got):
+        return match.group(1)
+    if got.startswith("&{[") or got.startswith("&{map["):
+        return "a list" if got.startswith("&{[") else "a map"
+    if match := re.fullmatch(r"&\{(.*)\}", got):
+        return f"the string {match.group(1)!r}"
+    return got
+
+
+def _wrong_types(said: str) -> list[str] | None:
+    """The lines that name each field of the wrong type, from a server-side apply error; None if it is not one.
+
+    Server-side apply checks every field against the kind's schema before anything else, and the API
+    server reports a mismatch as a 500 ("failed to create typed patch object ..." or "failed to convert
+    new object ..."), which is the learner's manifest, not the server.
+    """
+    if match := _TYPED_PATCH.search(said):
+        lines, tips = [], []
+        for error in match.group(1).splitlines():
+            if wrong := _WRONG_TYPE.match(error):
+                path, expected, got = wrong.groups()
+                wanted, tip = _EXPECTED.get(expected, (expected, "write the value as expected"))
+                lines.append(f"  {path}: expected {wanted}, found {_found(got)}.")
+                tips.append(tip)
+        return [*lines, f"  Try: {'; '.join(dict.fromkeys(tips))}."] if lines else None
+    if match := _CONVERSION.search(said):
+        found, wanted, found_json, field, wanted_json = match.groups()
+        found_words = _go_type(found or found_json)
+        wanted_words = _go_type(wanted or wanted_json)
+        where = f"{field}: " if field else "a field (Kubernetes does not say which): "
+        return [
+            f"  {where}expected {wanted_words}, found {found_words}.",
+            f"  Try: find {found_words} in the manifest where {wanted_words} belongs, and write {wanted_words}.",
+        ]
+    return None
+
+
 def explain_api_error(error: ApiException, action: str) -> ApiProblem:
     """Turn an ``ApiException`` raised while doing ``action`` into a short :class:`ApiProblem`.
 
@@ -182,6 +250,10 @@ def explain_api_error(error: ApiException, action: str) -> ApiProblem:
         )
     else:
         meaning, advice = _MEANINGS.get(status, ("", ""))
+    wrong_types = _wrong_types(said) if status == 500 else None
+    if wrong_types:
+        lines = [f"{action} failed: a value in the manifest has the wrong type.", *wrong_types]
+        return ApiProblem("\n".join(lines), status, reason, json.dumps(body, indent=2))
     first = f"{action} failed: {status} {error.reason or reason}"
     first += f". Kubernetes said: {said}" if said else "."
     lines = [first]
