@@ -21,6 +21,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from course.classroom.exchange import exchange_root
 from course.nbgrader_glue import ChapterSandbox
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
@@ -28,8 +29,10 @@ here = Path(__file__).resolve().parent
 
 c.CourseDirectory.root = str(here)
 c.CourseDirectory.course_id = "k8s-course"
-# The default exchange (/usr/local/share/nbgrader/exchange) is not writable on Binder or Codespaces.
-c.Exchange.root = str(here / "exchange")
+# The default exchange (/usr/local/share/nbgrader/exchange) is not writable on Binder or Codespaces,
+# so the course keeps one here; but a hub's shared exchange (K8S_COURSE_EXCHANGE, or a global
+# /etc/jupyter/nbgrader_config.py as `class hub-config` writes) wins: this file is read last.
+c.Exchange.root = exchange_root(here)
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -8,6 +8,7 @@ that student's identity.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -33,7 +34,33 @@ def kubeconfig() -> Path:
 def _api_client(path: str, modified: float) -> client.ApiClient:
     # Keyed on the file's mtime: after `cluster down` and `up` the file (and its port) changes.
     made: client.ApiClient = config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call]
+    if made.configuration.refresh_api_key_hook is None:  # an exec or OIDC login refreshes itself
+        made.configuration.refresh_api_key_hook = _token_follower(path, modified)
     return made
+
+
+def _token_follower(path: str, modified: float) -> Callable[[client.Configuration], None]:
+    """A hook the client calls before each request: when the kubeconfig file was replaced (a hub hands
+    out a new token after ``class sandbox revoke`` and ``create``), take its token, so clients made
+    before (a notebook's ``cluster``) go on working without a restart."""
+    seen = [modified]
+
+    def refresh(configuration: client.Configuration) -> None:
+        try:
+            now = os.stat(path).st_mtime
+        except OSError:
+            return
+        if now == seen[0]:
+            return
+        fresh = client.Configuration()
+        try:
+            config.load_kube_config(config_file=path, client_configuration=fresh)  # type: ignore[no-untyped-call]
+        except Exception:  # half-written or broken: keep the old token and look again next time
+            return
+        seen[0] = now
+        configuration.api_key = fresh.api_key
+
+    return refresh
 
 
 def api_client() -> client.ApiClient:

@@ -6,6 +6,9 @@
     python -m course class grade ASSIGNMENT [--workers N] [--cell-timeout S] [--timeout S]
                                             [--student ID ...] [--no-feedback] [--no-export]
     python -m course class practice CHAPTER [--students 30]      a generated class to try grading on
+    python -m course class hub-config --roster ROSTER.csv --instructor USER [--exchange DIR] ...
+                                                                a JupyterHub for the class on this machine
+    python -m course class doctor --student ID                  what that student can and cannot reach
 
 Every command works on the course root (``--course-root``, default ``autograder/``) and the cluster
 of the course kubeconfig (``K8S_COURSE_KUBECONFIG`` to use another, e.g. a shared classroom cluster);
@@ -65,6 +68,23 @@ def add_parser(commands: Any) -> None:
     practice.add_argument("chapter")
     practice.add_argument("--students", type=int, default=30)
 
+    hub = argparse.ArgumentParser(add_help=False)
+    hub.add_argument("--roster", type=Path, help="CSV of student ids, who are also the hub's user names")
+    hub.add_argument("--instructor", help="the instructor's user name (default: you)")
+    hub.add_argument("--instructor-root", type=Path, help="their private course root (default: ~INSTRUCTOR/k8s-course)")
+    hub.add_argument(
+        "--kubeconfigs", type=Path, help="the students' kubeconfigs (default: INSTRUCTOR_ROOT/classroom/kubeconfigs)"
+    )
+    hub.add_argument("--hub-dir", type=Path, default=Path("/etc/jupyterhub"), help="for jupyterhub_config.py")
+    hub_config = actions.add_parser(
+        "hub-config", parents=[hub], help="write a JupyterHub for the class on this machine (run as root)"
+    )
+    hub_config.add_argument("--exchange", type=Path, default=Path("/srv/nbgrader/exchange"))
+    hub_config.add_argument("--jupyter-dir", type=Path, default=Path("/etc/jupyter"), help="for nbgrader_config.py")
+    hub_config.add_argument("--instructor-kubeconfig", type=Path, help="an admin kubeconfig for their server")
+    doctor = actions.add_parser("doctor", parents=[hub], help="check what a student can and cannot reach")
+    doctor.add_argument("--student", required=True, help="a student id of the roster")
+
 
 def run(args: argparse.Namespace) -> int:
     """Carry out a parsed ``class`` command; errors propagate as ``CourseError`` to the main CLI."""
@@ -72,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         return _sandbox(args)
     if args.class_action == "grade":
         return _grade(args)
+    if args.class_action == "hub-config":
+        return _hub_config(args)
+    if args.class_action == "doctor":
+        return _doctor(args)
     return _practice(args)
 
 
@@ -160,4 +184,82 @@ def _practice(args: argparse.Namespace) -> int:
         f"Wrote {len(solved)} submissions to {args.course_root / 'submitted'}; try: "
         f"python -m course class grade {args.chapter}"
     )
+    return 0
+
+
+def _hub_plan(args: argparse.Namespace) -> Any:
+    import os
+    import pwd
+
+    from course.classroom.hub import HubPlan, account
+
+    instructor = args.instructor or pwd.getpwuid(os.getuid()).pw_name
+    root = args.instructor_root or Path(account(instructor).pw_dir) / "k8s-course"
+    return HubPlan(
+        students=_roster(args),
+        instructor=instructor,
+        instructor_root=root,
+        kubeconfigs=args.kubeconfigs or root / "classroom" / "kubeconfigs",
+        exchange=getattr(args, "exchange", Path("/srv/nbgrader/exchange")),
+        hub_dir=args.hub_dir,
+        jupyter_dir=getattr(args, "jupyter_dir", Path("/etc/jupyter")),
+        instructor_kubeconfig=getattr(args, "instructor_kubeconfig", None),
+    )
+
+
+def _hub_config(args: argparse.Namespace) -> int:
+    import importlib.util
+    import sys
+
+    from course.classroom import hub
+
+    plan = _hub_plan(args)
+    with step(f"Writing {plan.hub_dir / 'jupyterhub_config.py'} for {len(plan.students)} students"):
+        data = hub.write_hub_config(plan)
+    with step(f"Writing {plan.jupyter_dir / 'nbgrader_config.py'} (the exchange for every user)"):
+        hub.write_nbgrader_config(plan)
+    with step(f"Making the exchange {plan.exchange} (every user may write)"):
+        hub.make_exchange(plan)
+    with step(f"Making {plan.instructor}'s private course root {plan.instructor_root} (0700)"):
+        hub.make_instructor_root(plan, args.course_root)
+    with step("Copying kubeconfigs into the students' homes (0600)"):
+        copies = hub.copy_kubeconfigs(data)
+    say(f"Kubeconfigs copied for {len(copies.copied)} of {len(plan.students)} students.")
+    if copies.no_account:
+        say(f" ✗ no Unix user yet (useradd -m ID): {', '.join(copies.no_account)}")
+    if copies.no_kubeconfig:
+        say(f" ✗ no kubeconfig in {plan.kubeconfigs} yet: {', '.join(copies.no_kubeconfig)}")
+    problems = hub.shared_problems(data, args.course_root)
+    if importlib.util.find_spec("jupyterhub") is None:
+        problems.append(f"no JupyterHub in the course's environment: {sys.executable} -m pip install jupyterhub")
+    for problem in problems:
+        say(f" ✗ {problem}")
+    start = f"{Path(sys.executable).parent / 'jupyterhub'} -f {plan.hub_dir / 'jupyterhub_config.py'}"
+    first = "fix what is crossed above, then " if problems else ""
+    say(
+        f"Next: {first}start the hub as root: {start}; then check a student: python -m course class doctor --student ID"
+    )
+    return 1 if problems else 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import os
+
+    from course.classroom import doctor
+
+    data = doctor.load_hub_data(args.hub_dir) if os.geteuid() == 0 else _hub_plan(args).data()
+    if args.student not in data.students:
+        from course._errors import CourseError
+
+        raise CourseError(f"{args.student} is not on the hub's roster: run class hub-config with a roster with them.")
+    who = "as their Unix user" if os.geteuid() == 0 else "with their kubeconfig"
+    say(f"Checking what {args.student} can reach, {who}:")
+    checks = doctor.examine(args.student, data)
+    for check in checks:
+        say(check.line())
+    wrong = [check for check in checks if not check.ok]
+    if wrong:
+        say(f"{len(wrong)} checks went wrong for {args.student}: fix those crossed above and run this again.")
+        return 1
+    say(f"{args.student} reaches the course and nothing that is not theirs.")
     return 0
