@@ -11,21 +11,28 @@ message in the learner's feedback.
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
+from kubernetes.dynamic.resource import Resource
 from kubernetes.utils import parse_quantity
 
+from course._chapters import chapter_ids
 from course._client import dynamic_client
+from course._errors import CourseError
 from course._events import in_order
 from course._naming import namespace_for
 from course._readiness import readiness
 
 __all__ = [
+    "AuthoringError",
     "CheckFailed",
     "containers_of",
     "controller_of",
@@ -44,6 +51,7 @@ __all__ = [
     "expect_requests",
     "expect_selector",
     "field",
+    "field_path",
     "label_selector_matches",
     "namespace",
     "objects",
@@ -76,7 +84,7 @@ class CheckFailed(AssertionError):
     def __init__(self, what: str, expected: Any, found: Any, hint: str = "") -> None:
         self.what, self.expected, self.found, self.hint = what, expected, found, hint
         lines = [what]
-        differences = diff_fields(expected, found)
+        differences = diff_fields(expected, found) or None  # an empty table would show nothing: say both
         if differences is None:
             lines += [f"  expected: {expected}", f"  found:    {found}"]
         else:
@@ -84,6 +92,25 @@ class CheckFailed(AssertionError):
         if hint:
             lines.append(f"  hint:     {hint}" if differences is None else f"  hint:   {hint}")
         super().__init__("\n".join(lines))
+
+
+class AuthoringError(CourseError):
+    """A check is written wrongly: the mistake is the course author's, never the learner's.
+
+    Raised as soon as a check is called wrongly (an unknown chapter or kind, a namespaced kind without
+    its namespace, a field path that cannot be read), before the cluster is judged. It is not an
+    ``AssertionError``, so it never passes for a learner's failed check; the message names the
+    mistake and the fix:
+
+    >>> namespace("04-workload")
+    Traceback (most recent call last):
+    ...
+    course.checks.AuthoringError: A check is written wrongly: checks.namespace('04-workload') names no chapter.
+      Fix: did you mean '04-workloads'? The chapters are the names of course/chapters/*.yaml.
+    """
+
+    def __init__(self, mistake: str, fix: str) -> None:
+        super().__init__(f"A check is written wrongly: {mistake}\n  Fix: {fix}")
 
 
 NOT_SET = "(not set)"
@@ -142,35 +169,144 @@ def _diff_table(rows: list[tuple[str, str, str]]) -> list[str]:
 
 
 def namespace(chapter_id: str) -> str:
-    """The namespace a chapter's checks read: the same one ``course.connect(chapter_id)`` prepared."""
+    """The namespace a chapter's checks read: the same one ``course.connect(chapter_id)`` prepared.
+
+    ``chapter_id`` must be one of the course's chapters (the names of ``course/chapters/*.yaml``), else
+    :class:`AuthoringError`.
+    """
+    known = chapter_ids()
+    if known and chapter_id not in known:  # no list at all (an unreadable folder) cannot tell
+        close = difflib.get_close_matches(str(chapter_id), known, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else f"use one of {', '.join(known)}. "
+        raise AuthoringError(
+            f"checks.namespace({chapter_id!r}) names no chapter.",
+            guess + "The chapters are the names of course/chapters/*.yaml.",
+        )
     return namespace_for(chapter_id)
 
 
-def field(obj: dict[str, Any], path: str, default: Any = None) -> Any:
-    """Read a field by path, like ``spec.containers[0].image`` or ``metadata.labels.app``.
+Step = str | int | tuple[str, str]
+"""One step of a field path: a key (``"spec"``), a list position (``0``) or a list item by a field
+(``("name", "web")``)."""
 
-    >>> field({"spec": {"containers": [{"image": "nginx"}]}}, "spec.containers[0].image")
-    'nginx'
+_STEP = re.compile(
+    r"""(?P<dot>\.)?(?P<key>[^.\[\]\s"'=]+)             # spec, containers, app (after a dot but the first)
+      | \[(?P<index>-?\d+)\]                            # [0], [-1]: a list item by position
+      | \[(?P<by>[A-Za-z_][\w-]*)=(?P<value>[^\]"']+|"[^"]*"|'[^']*')\]   # [name=web]: a list item by a field
+      | \[(?P<quote>["'])(?P<literal>[^"']+)(?P=quote)\]  # ["app.kubernetes.io/name"]: a key with dots
+    """,
+    re.VERBOSE,
+)
+FIELD_PATH_FORMS = (
+    'spec.containers[0].image, spec.containers[name=web].image, status.conditions[type=Ready].status, '
+    'metadata.labels["app.kubernetes.io/name"]'
+)
+"""The field-path syntax, as the author error shows it."""
+
+
+@cache
+def field_path(path: str) -> tuple[Step, ...]:
+    """The steps of a field path; :class:`AuthoringError` when ``path`` is not written in the syntax.
+
+    Keys are joined by dots; ``[N]`` picks a list item by position (``[-1]`` the last);
+    ``[field=value]`` picks the first list item whose ``field`` reads ``value`` (compared as text:
+    a container by name, a condition by type, a port by number); ``["key.with.dots"]`` reads a key
+    that has dots or slashes (a label's or an annotation's).
+
+    >>> field_path("spec.containers[name=web].env[0].value")
+    ('spec', 'containers', ('name', 'web'), 'env', 0, 'value')
+    >>> try:
+    ...     field_path("spec.containers.[0]")
+    ... except AuthoringError as mistake:
+    ...     print(str(mistake).splitlines()[0])
+    A check is written wrongly: field path 'spec.containers.[0]' cannot be read at '.[0]'.
+    """
+    steps: list[Step] = []
+    position = 0
+    while position < len(path):
+        match = _STEP.match(path, position)
+        # A key follows a dot, except the first; nothing else may.
+        if match is None or (match["key"] is not None and bool(match["dot"]) != bool(steps)):
+            raise AuthoringError(
+                f"field path {path!r} cannot be read at {path[position:]!r}.", f"write it as {FIELD_PATH_FORMS}"
+            )
+        if match["index"] is not None:
+            steps.append(int(match["index"]))
+        elif match["by"] is not None:
+            steps.append((match["by"], match["value"].strip("\"'")))
+        else:
+            steps.append(match["key"] or match["literal"])
+        position = match.end()
+    if not steps:
+        raise AuthoringError("an empty field path.", f"write it as {FIELD_PATH_FORMS}")
+    return tuple(steps)
+
+
+def field(obj: dict[str, Any], path: str, default: Any = None) -> Any:
+    """Read a field by path (see :func:`field_path`), or ``default`` when a step finds nothing.
+
+    >>> pod = {"spec": {"containers": [{"name": "log", "image": "busybox"}, {"name": "web", "image": "nginx"}]}}
+    >>> field(pod, "spec.containers[0].image"), field(pod, "spec.containers[name=web].image")
+    ('busybox', 'nginx')
     >>> field({}, "metadata.labels.app", default="(none)")
     '(none)'
     """
     current: Any = obj
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        if part.startswith("["):
-            index = int(part[1:-1])
-            if not isinstance(current, list) or index >= len(current):
+    for step in field_path(path):
+        if isinstance(step, str):
+            if not isinstance(current, dict) or step not in current:
                 return default
-            current = current[index]
+            current = current[step]
+        elif isinstance(step, int):
+            if not isinstance(current, list) or not -len(current) <= step < len(current):
+                return default
+            current = current[step]
         else:
-            if not isinstance(current, dict) or part not in current:
+            by, value = step
+            items = current if isinstance(current, list) else []
+            found = [item for item in items if isinstance(item, dict) and by in item and str(item[by]) == value]
+            if not found:
                 return default
-            current = current[part]
+            current = found[0]
     return current
 
 
+def _resource(kind: str, namespace: str | None, call: str, all_namespaces: bool | None = None) -> Resource:
+    """The API resource of ``kind`` (a kind as YAML writes it: ``Deployment``), or :class:`AuthoringError`
+    when the cluster serves no such kind or a namespaced kind comes without a namespace. ``call`` names
+    the check in the message; ``all_namespaces`` is None where the check cannot read every namespace."""
+    try:
+        resource: Resource = dynamic_client().resources.get(kind=kind)
+    except ResourceNotFoundError:
+        served = dynamic_client().resources.search()
+        kinds = sorted({r.kind for r in served if not r.kind.endswith("List")})
+        close = [k for k in kinds if k.lower() == str(kind).lower()] or difflib.get_close_matches(str(kind), kinds, n=1)
+        raise AuthoringError(
+            f"{call}: this cluster has no kind {kind!r}.",
+            f"did you mean {close[0]!r}?" if close else "write the kind as YAML does (kubectl api-resources).",
+        ) from None
+    except ResourceNotUniqueError:
+        versions = sorted(r.group_version for r in dynamic_client().resources.search(kind=kind))
+        raise AuthoringError(
+            f"{call}: several API groups serve kind {kind!r} ({', '.join(versions)}).",
+            "read Events with checks.events_about; another such kind needs a check that names its apiVersion.",
+        ) from None
+    if resource.namespaced and not namespace and not all_namespaces:
+        raise AuthoringError(
+            f"{call}: {kind} is namespaced, and no namespace is given.",
+            'pass namespace=checks.namespace("<chapter id>")'
+            + ("." if all_namespaces is None else ", or all_namespaces=True to read every namespace."),
+        )
+    return resource
+
+
 def expect_object(kind: str, name: str, namespace: str | None = None, hint: str = "") -> dict[str, Any]:
-    """Return ``kind``/``name`` from the cluster as a dict, or fail naming what exists instead."""
-    resource = dynamic_client().resources.get(kind=kind)
+    """Return ``kind``/``name`` from the cluster as a dict, or fail naming what exists instead.
+
+    ``namespace`` is required for a namespaced kind and ignored for a cluster-wide one (a Node); an
+    unknown kind or a missing namespace is an :class:`AuthoringError`.
+    """
+    resource = _resource(kind, namespace, f"checks.expect_object({kind!r}, {name!r})")
     where = f" in namespace {namespace!r}" if resource.namespaced and namespace else ""
     scope = namespace if resource.namespaced else None
     try:
@@ -192,8 +328,9 @@ def expect_field(obj: dict[str, Any], path: str, expected: Any, hint: str = "") 
     found = field(obj, path, _MISSING)
     if found != expected:
         meta = obj.get("metadata", {})
+        state = "is not set" if found is _MISSING else "is not as asked"
         raise CheckFailed(
-            f"{obj.get('kind', 'The object')} {meta.get('name', '')!r}: {path} is not as asked.",
+            f"{obj.get('kind', 'The object')} {meta.get('name', '')!r}: {path} {state}.",
             *_comparable(expected, found),
             hint,
         )
@@ -201,10 +338,13 @@ def expect_field(obj: dict[str, Any], path: str, expected: Any, hint: str = "") 
 
 
 def _comparable(expected: Any, found: Any) -> tuple[Any, Any]:
-    """Mappings and lists stay as they are (the message diffs them field by field); the rest is repr'd."""
+    """Mappings and lists found stay as they are (the message diffs them field by field); the rest is
+    repr'd, and a field that is missing shows as ``(not set)``, never as an empty table."""
+    if found is _MISSING:
+        return expected if isinstance(expected, (dict, list)) else repr(expected), NOT_SET
     if isinstance(expected, (dict, list)):
-        return expected, type(expected)() if found is _MISSING else found
-    return repr(expected), NOT_SET if found is _MISSING else repr(found)
+        return expected, found
+    return repr(expected), repr(found)
 
 
 def expect_fields(obj: dict[str, Any], expected: dict[str, Any], hint: str = "") -> None:
@@ -667,7 +807,7 @@ def owned_by(kind: str, owner: dict[str, Any], namespace: str) -> list[dict[str,
     ['web-5c8597c5fb', 'web-7549484477']
     """
     uid = field(owner, "metadata.uid")
-    listed = dynamic_client().resources.get(kind=kind).get(namespace=namespace).items
+    listed = _resource(kind, namespace, f"checks.owned_by({kind!r})").get(namespace=namespace).items
     found = []
     for item in listed:
         obj = item.to_dict()
@@ -705,6 +845,11 @@ def expect_condition(
       expected: Progressing=True (NewReplicaSetAvailable)
       found:    Progressing=False (ProgressDeadlineExceeded: ReplicaSet web-7f4b has timed out progressing.)
     """
+    if status not in ("True", "False", "Unknown"):
+        raise AuthoringError(
+            f"checks.expect_condition(..., {condition!r}, {status!r}): a condition's status is text.",
+            'write status="True", "False" or "Unknown", as the API does.',
+        )
     conditions = field(obj, "status.conditions") or []
     found = next((c for c in conditions if c.get("type") == condition), None)
     if found is None or found.get("status") != status or (reason is not None and found.get("reason") != reason):
@@ -766,17 +911,23 @@ def expect_quantity(obj: dict[str, Any], path: str, expected: str, hint: str = "
 
 # -- Objects, owners, readiness and events (chapters 01-why-kubernetes, 02-control-plane, 03-nodes-and-pods)
 def objects(
-    kind: str, namespace: str | None = None, selector: str = "", terminating: bool = False
+    kind: str,
+    namespace: str | None = None,
+    selector: str = "",
+    terminating: bool = False,
+    all_namespaces: bool = False,
 ) -> list[dict[str, Any]]:
     """Every ``kind`` object in ``namespace`` that matches the label ``selector``, as dicts sorted by name.
 
+    A namespaced kind needs ``namespace``, or ``all_namespaces=True`` to read every namespace (a
+    cluster-wide kind such as Node needs neither); an unknown kind is an :class:`AuthoringError`.
     Objects already being deleted (``metadata.deletionTimestamp`` set) are left out unless
     ``terminating`` is True: a Pod on its way out no longer counts as one of a workload's replicas.
 
     >>> [pod["metadata"]["name"] for pod in objects("Pod", "ada-01-why-kubernetes", "app=web")]   # doctest: +SKIP
     ['web-7d9f8c6b5d-2xkqz', 'web-7d9f8c6b5d-8hjfs', 'web-7d9f8c6b5d-x2x4k']
     """
-    resource = dynamic_client().resources.get(kind=kind)
+    resource = _resource(kind, namespace, f"checks.objects({kind!r})", all_namespaces)
     listed = resource.get(namespace=namespace if resource.namespaced else None, label_selector=selector or None)
     # Items of a list carry no kind; a message that names an object names its kind too.
     found = [{"kind": kind, **item.to_dict()} for item in listed.items]
@@ -932,7 +1083,7 @@ def _no_room(pods: list[dict[str, Any]], namespace: str) -> str:
     if not waiting:
         return ""
     try:
-        nodes, everyone = objects("Node"), objects("Pod")
+        nodes, everyone = objects("Node"), objects("Pod", all_namespaces=True)
     except ApiException:
         return ""
     for node in nodes:
