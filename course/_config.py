@@ -10,6 +10,7 @@ A schema is plain data, in the shape of the file it describes::
   API server);
 * a one-element list: a list whose items all follow that schema;
 * :class:`MapOf`: a mapping with free keys (names chosen by the author) whose values follow a schema;
+* :class:`OneOf`: one of a few fixed values (a kind, a component's name);
 * ``Mapping``: any mapping (a Kubernetes manifest, checked later by the API server).
 
 Like kind's config loader, :func:`load_config` reports every problem at once, each with where it is
@@ -50,7 +51,23 @@ class MapOf:
     schema: Any
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """One of ``values``, exactly (a misspelt one is named with the closest value).
+
+    >>> check({"name": "kube-apiserve"}, {"name": OneOf("etcd", "kube-apiserver")})
+    ["name: expected one of 'etcd', 'kube-apiserver', found 'kube-apiserve' (did you mean 'kube-apiserver'?)"]
+    """
+
+    values: tuple[Any, ...]
+
+    def __init__(self, *values: Any) -> None:
+        object.__setattr__(self, "values", values)
+
+
 def _type_name(schema: Any) -> str:
+    if isinstance(schema, OneOf):
+        return "one of " + ", ".join(repr(v) for v in schema.values)
     if isinstance(schema, tuple):
         return " or ".join(_type_name(item) for item in schema)
     if schema is Mapping or isinstance(schema, dict | MapOf):
@@ -69,6 +86,13 @@ def _found(value: Any) -> str:
 def check(value: Any, schema: Any, where: str = "") -> list[str]:
     """Every way ``value`` departs from ``schema``, as messages that say where and what was expected."""
     at = f"{where}: " if where else ""
+    if isinstance(schema, OneOf):
+        if value in schema.values and type(value) in {type(v) for v in schema.values}:
+            return []
+        close = difflib.get_close_matches(str(value), [str(v) for v in schema.values], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listed = ", ".join(repr(v) for v in schema.values)
+        return [f"{at}expected one of {listed}, found {value!r}{hint}"]
     if schema is Mapping:
         return [] if isinstance(value, dict) else [f"{at}expected a mapping, found {_found(value)}"]
     if isinstance(schema, MapOf):

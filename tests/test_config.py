@@ -110,3 +110,37 @@ def test_sandbox_settings_are_read_strictly(tmp_path: Path) -> None:
         "  - missing key 'quota' (a mapping)",
         "  - limits[0]: missing key 'type' (a string)",
     }
+
+
+def test_the_sim_clusters_kwokctl_settings_are_read_strictly_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from course.backends import sim
+    from course.backends._interface import Status
+
+    assert sim.kwokctl_settings()["options"]["bindAddress"] == "127.0.0.1"
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "cluster-setup" / "sim", repo / "cluster-setup" / "sim")
+    path = repo / "cluster-setup" / "sim" / "kwokctl.yaml"
+    text = path.read_text().replace("bindAddress:", "bindAdress:").replace("quietPull: true", "quietPull: 'yes'")
+    text = text.replace("- name: kube-apiserver", "- name: kube-apiserve").replace('value: "24"', "value: 24")
+    path.write_text(text)
+    monkeypatch.setenv("K8S_COURSE_REPO", str(repo))
+    monkeypatch.setattr(sim.SimBackend, "status", lambda self: Status("sim", running=False))
+
+    def not_reached() -> None:
+        raise AssertionError("the binaries were built before the settings were read")
+
+    monkeypatch.setattr(sim, "ensure_binaries", not_reached)
+    with pytest.raises(ConfigError) as problem:
+        sim.SimBackend().up()
+    lines = str(problem.value).splitlines()
+    assert lines[0] == "cluster-setup/sim/kwokctl.yaml has 5 problems:"
+    assert set(lines[1:]) == {
+        "  - options: unknown key 'bindAdress' (did you mean 'bindAddress'?)",
+        "  - options: missing key 'bindAddress' (a string)",
+        "  - options.quietPull: expected true or false, found a string ('yes')",
+        "  - componentsPatches[1].name: expected one of 'etcd', 'kube-apiserver', 'kube-controller-manager', "
+        "'kube-scheduler', 'kwok-controller', found 'kube-apiserve' (did you mean 'kube-apiserver'?)",
+        "  - componentsPatches[2].extraArgs[3].value: expected a string, found a number (24)",
+    }

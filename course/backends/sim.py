@@ -22,17 +22,40 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from course._cli_output import StepFailed, step
+from course._config import OneOf, Optional, load_config
 from course._paths import CLUSTER_NAME, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
 from course._toolchain import ensure_binaries, load_toolchain
 from course.backends._interface import Capabilities, Status
 from course.backends._nodes_and_configs import describe_node, node_ready, write_course_kubeconfig
+
+KWOKCTL_SCHEMA = {
+    "apiVersion": OneOf("config.kwok.x-k8s.io/v1alpha1"),
+    "kind": OneOf("KwokctlConfiguration"),
+    "options": {
+        "runtime": OneOf("binary"),  # local processes: the sim backend needs no container runtime
+        "bindAddress": str,
+        "securePort": Optional(bool),
+        "quietPull": Optional(bool),
+        "disableQPSLimits": Optional(bool),
+    },
+    "componentsPatches": Optional([{
+        "name": OneOf("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"),
+        "extraArgs": Optional([{"key": str, "value": str, "override": Optional(bool)}]),
+        "extraVolumes": Optional([Mapping]),
+        "extraEnvs": Optional([Mapping]),
+    }]),
+}  # fmt: skip
+"""What ``cluster-setup/sim/kwokctl.yaml`` may hold (kwok's KwokctlConfiguration, as far as the course uses
+it): an option kwok knows but the course does not use yet is added here first. The binaries' paths,
+versions and etcd's ports are the course's to fill in at ``cluster up``, never the file's."""
 
 READY_TIMEOUT = 180.0
 """Seconds to wait for the API server and the Nodes: a warm start takes a few, a busy machine more."""
@@ -101,13 +124,14 @@ class SimBackend:
         if self.cluster_dir.exists():
             with step("Cleaning up a cluster that did not start completely"):
                 self.down()
+        settings = kwokctl_settings()  # a mistake in it is named before minutes of building
         bin_dir = ensure_binaries()
         with step("Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)"):
             # Keys, etcd's data and the logs are the owner's only: kwokctl writes its keys 0644.
             self.workdir.mkdir(parents=True, exist_ok=True)
             self.workdir.chmod(0o700)
             _make_etcd_pki(self.etcd_pki_dir)
-            config = self._write_config(bin_dir)
+            config = self._write_config(bin_dir, settings)
             create = [
                 str(bin_dir / "kwokctl"), "create", "cluster", "--name", CLUSTER_NAME,
                 "--config", str(config), "--kubeconfig", "", "--timeout", f"{READY_TIMEOUT:.0f}s",
@@ -148,11 +172,11 @@ class SimBackend:
         kubeconfig_path().unlink(missing_ok=True)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _write_config(self, bin_dir: Path) -> Path:
-        """kwokctl.yaml with the cached binaries, etcd's pki and ports filled in, followed by every Stage."""
+    def _write_config(self, bin_dir: Path, config: dict[str, Any]) -> Path:
+        """``config`` (:func:`kwokctl_settings`) with the cached binaries, etcd's pki and ports filled in,
+        followed by every Stage."""
         pins = load_pins()
         sim = setup_dir() / "sim"
-        config: dict[str, Any] = yaml.safe_load((sim / "kwokctl.yaml").read_text())
         config["options"].update(
             kubeVersion=pins.kubernetes,
             etcdVersion=pins.etcd.lstrip("v"),
@@ -211,6 +235,14 @@ class SimBackend:
         if result.returncode != 0:
             raise StepFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()[-1000:]}")
         return result.stdout
+
+
+def kwokctl_settings() -> dict[str, Any]:
+    """``cluster-setup/sim/kwokctl.yaml``, read strictly (:data:`KWOKCTL_SCHEMA`): every problem at once."""
+    config: dict[str, Any] = load_config(
+        setup_dir() / "sim" / "kwokctl.yaml", KWOKCTL_SCHEMA, shown_as="cluster-setup/sim/kwokctl.yaml"
+    )
+    return config
 
 
 def _node_manifests() -> list[dict[str, Any]]:
