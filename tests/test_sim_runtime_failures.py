@@ -1,0 +1,214 @@
+"""On the sim cluster, kwok Stages play what a kubelet reports when a container cannot run.
+
+The rules (``cluster-setup/sim/README.md``): an image exists when the sim registry's pattern matches it;
+a container crashes when its command is ``sh -c`` with a script that ends in ``exit N``. The first
+tests need no cluster: the rules are written in several Stages and must agree, and every image a
+chapter uses must exist. The others watch the states appear on a live sim cluster.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import course
+from course import checks
+from course._chapters import chapter_ids, load_chapter
+from course._paths import repo_root
+
+from . import pictures_scenario
+
+STAGES = repo_root() / "cluster-setup" / "sim" / "stages"
+# A quoted pattern in a jq `test("...")` or a Go template's raw string.
+_IN_JQ = re.compile(r'test\("([^"]+)"\)')
+_IN_TEMPLATE = re.compile(r":= `([^`]+)`")
+
+
+def _patterns(stage: str) -> set[str]:
+    text = (STAGES / f"{stage}.yaml").read_text()
+    return set(_IN_JQ.findall(text)) | set(_IN_TEMPLATE.findall(text))
+
+
+def _one_pattern(*stages: str) -> re.Pattern[str]:
+    found = set().union(*(_patterns(stage) for stage in stages))
+    assert len(found) == 1, f"{stages} should share one pattern, found {sorted(found)}"
+    return re.compile(found.pop())
+
+
+def _command(*words: str) -> str:
+    return " ".join(words)
+
+
+def test_each_rule_is_one_pattern_wherever_it_is_written() -> None:
+    _one_pattern("pod-image-pull-failed")
+    _one_pattern("pod-container-crash", "pod-container-fail")
+
+
+@pytest.mark.parametrize(
+    ("image", "exists"),
+    [
+        ("nginx:1.27", True),
+        ("nginx", True),
+        ("docker.io/library/nginx:1.27-alpine", True),
+        ("busybox:1.36", True),
+        ("registry.k8s.io/pause:3.10", True),
+        ("postgres:16@sha256:" + "a" * 64, True),
+        ("ngnix:1.27", False),
+        ("nginx:", False),
+        ("example.com/shop/checkout:v1", False),
+    ],
+)
+def test_the_sim_registry_has_the_images_of_its_pattern(image: str, exists: bool) -> None:
+    assert bool(_one_pattern("pod-image-pull-failed").match(image)) == exists
+
+
+@pytest.mark.parametrize(
+    ("command", "crashes"),
+    [
+        (_command("sh", "-c", "exit 1"), True),
+        (_command("/bin/sh", "-c", "echo connecting to the database; exit 3"), True),
+        (_command("sh", "-c", "exit 255"), True),
+        (_command("sh", "-c", "exit 0"), False),
+        (_command("sh", "-c", "exit 256"), False),
+        (_command("sh", "-c", "exit 1; echo never"), False),
+        (_command("sh", "-c", "while true; do sleep 3600; done"), False),
+    ],
+)
+def test_a_container_crashes_when_its_script_ends_in_exit_n(command: str, crashes: bool) -> None:
+    assert bool(_one_pattern("pod-container-crash").match(command)) == crashes
+
+
+def _images_in(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "image" and isinstance(item, str):
+                yield item
+            else:
+                yield from _images_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _images_in(item)
+
+
+def _chapter_images() -> set[str]:
+    """Every image of a chapter's starting state, and every `image:` written in its source notebook."""
+    images = {image for chapter in chapter_ids() for image in _images_in(load_chapter(chapter).starting_state)}
+    written = re.compile(r"""["']?image["']?\s*[:=]\s*["']?([A-Za-z0-9][\w./:@-]*)""")
+    for notebook in Path(repo_root() / "autograder" / "source").glob("*/*.ipynb"):
+        images.update(written.findall(notebook.read_text()))
+    return images
+
+
+def test_every_image_the_chapters_use_exists_on_sim_except_the_typo_to_find() -> None:
+    exists = _one_pattern("pod-image-pull-failed")
+    missing = sorted(image for image in _chapter_images() if not exists.match(image))
+    assert set(missing) <= {"ngnix:1.27"}, "the chapters use images the sim registry does not have"
+
+
+# -- on a live sim cluster ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(sim_cluster: Path) -> Iterator[course.Cluster]:
+    with pictures_scenario.namespace("tester-runtime-failures") as own:
+        yield own
+
+
+def _pod(name: str, containers: list[dict[str, Any]], restart_policy: str = "Always") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": restart_policy, "containers": containers},
+    }
+
+
+def _status_of(
+    cluster: course.Cluster, pod: str, container: str, until: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The container's status once ``until`` holds for it (within 30 s)."""
+    deadline = time.monotonic() + 30
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        found = checks.expect_object("Pod", pod, cluster.namespace)
+        statuses = checks.field(found, "status.containerStatuses", []) or []
+        status = next((s for s in statuses if s["name"] == container), {})
+        if status and until(status):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"{pod}/{container}: the expected state never came; last status {status}")
+
+
+def _reasons(cluster: course.Cluster, pod: str) -> set[tuple[str, str]]:
+    return {(e["type"], e["message"]) for e in checks.events_about("Pod", pod, cluster.namespace)}
+
+
+def test_a_missing_image_is_err_image_pull_then_image_pull_back_off(cluster: course.Cluster) -> None:
+    cluster.apply(_pod("typo", [{"name": "web", "image": "ngnix:1.27"}, {"name": "side", "image": "busybox:1.36"}]))
+    status = _status_of(cluster, "typo", "web", lambda s: checks.field(s, "state.waiting.reason") == "ImagePullBackOff")
+    assert status["image"] == "ngnix:1.27" and status["ready"] is False and status["restartCount"] == 0
+    assert 'Back-off pulling image "ngnix:1.27": ErrImagePull:' in status["state"]["waiting"]["message"]
+    assert _status_of(cluster, "typo", "side", lambda s: True)["ready"] is True
+    pod = checks.expect_object("Pod", "typo", cluster.namespace)
+    assert checks.field(pod, "status.phase") == "Pending"
+    checks.expect_condition(pod, "Ready", "False", "ContainersNotReady")
+    assert {("Warning", "Error: ErrImagePull"), ("Warning", "Error: ImagePullBackOff")} <= _reasons(cluster, "typo")
+
+
+def test_a_crashing_container_loops_with_a_growing_restart_count(cluster: course.Cluster) -> None:
+    cluster.apply(_pod("crash", [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo hi; exit 3"]}]))
+    first = _status_of(cluster, "crash", "app", lambda s: checks.field(s, "state.waiting.reason") == "CrashLoopBackOff")
+    assert first["restartCount"] == 0 and first["ready"] is False
+    assert first["lastState"]["terminated"]["exitCode"] == 3 and first["lastState"]["terminated"]["reason"] == "Error"
+    assert first["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=app pod=crash_")
+    restarted = _status_of(cluster, "crash", "app", lambda s: s["restartCount"] == 1)
+    assert restarted["lastState"]["terminated"]["exitCode"] == 3
+    again = _status_of(
+        cluster,
+        "crash",
+        "app",
+        lambda s: s["restartCount"] == 1 and checks.field(s, "state.waiting.reason") == "CrashLoopBackOff",
+    )
+    assert again["state"]["waiting"]["message"].startswith("back-off 20s ")
+    assert checks.field(checks.expect_object("Pod", "crash", cluster.namespace), "status.phase") == "Running"
+    assert ("Warning", "Back-off restarting failed container") in _reasons(cluster, "crash")
+
+
+def test_a_crashing_container_that_is_never_restarted_fails_its_pod(cluster: course.Cluster) -> None:
+    cluster.apply(_pod("once", [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}], "Never"))
+    status = _status_of(cluster, "once", "app", lambda s: "terminated" in s["state"])
+    assert status["state"]["terminated"]["exitCode"] == 1 and status["restartCount"] == 0
+    cluster.wait_for("Pod", "once", lambda pod: checks.field(pod, "status.phase") == "Failed", timeout=30)
+
+
+def test_fixing_the_image_of_a_deployment_makes_it_available(cluster: course.Cluster) -> None:
+    deployment = yaml.safe_load("""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 5
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec: {containers: [{name: shop, image: "ngnix:1.27"}]}
+""")
+    cluster.apply(deployment)
+    cluster.wait_for(
+        "Deployment",
+        "shop",
+        lambda d: any(
+            c.get("reason") == "ProgressDeadlineExceeded" for c in checks.field(d, "status.conditions", []) or []
+        ),
+        timeout=30,
+    )
+    assert not checks.field(checks.expect_object("Deployment", "shop", cluster.namespace), "status.availableReplicas")
+    cluster.kubectl("set", "image", "deployment/shop", "shop=nginx:1.27")
+    cluster.wait_for("Deployment", "shop", "Available", timeout=30)
