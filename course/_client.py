@@ -34,31 +34,45 @@ def kubeconfig() -> Path:
 def _api_client(path: str, modified: float) -> client.ApiClient:
     # Keyed on the file's mtime: after `cluster down` and `up` the file (and its port) changes.
     made: client.ApiClient = config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call]
-    if made.configuration.refresh_api_key_hook is None:  # an exec or OIDC login refreshes itself
-        made.configuration.refresh_api_key_hook = _token_follower(path, modified)
+    made.configuration.refresh_api_key_hook = _kubeconfig_follower(path, made.configuration)
     return made
 
 
-def _token_follower(path: str, modified: float) -> Callable[[client.Configuration], None]:
+def _stamp(path: str) -> tuple[int, int] | None:
+    """The file's inode and modification time: a copy renamed into place changes the inode even
+    within the same tick of the file system's clock."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
+
+
+def _kubeconfig_follower(path: str, configuration: client.Configuration) -> Callable[[client.Configuration], None]:
     """A hook the client calls before each request: when the kubeconfig file was replaced (a hub hands
     out a new token after ``class sandbox revoke`` and ``create``), take its token, so clients made
-    before (a notebook's ``cluster``) go on working without a restart."""
-    seen = [modified]
+    before (a notebook's ``cluster``) go on working without a restart. In between, the loader's own
+    hook (which renews an expired login) runs as before."""
+    seen = [_stamp(path)]
+    inner = [configuration.refresh_api_key_hook]
 
     def refresh(configuration: client.Configuration) -> None:
-        try:
-            now = os.stat(path).st_mtime
-        except OSError:
-            return
-        if now == seen[0]:
-            return
-        fresh = client.Configuration()
-        try:
-            config.load_kube_config(config_file=path, client_configuration=fresh)  # type: ignore[no-untyped-call]
-        except Exception:  # half-written or broken: keep the old token and look again next time
-            return
-        seen[0] = now
-        configuration.api_key = fresh.api_key
+        now = _stamp(path)
+        if now is not None and now != seen[0]:
+            fresh = client.Configuration()
+            try:
+                config.load_kube_config(config_file=path, client_configuration=fresh)  # type: ignore[no-untyped-call]
+                seen[0] = now
+                configuration.api_key = fresh.api_key
+                inner[0] = fresh.refresh_api_key_hook
+            except Exception:  # half-written or broken: keep the old token and look again next time
+                pass
+        if inner[0] is not None:
+            inner[0](configuration)
+            # The loader's hook installs itself again each time it runs: keep it inside this one.
+            if configuration.refresh_api_key_hook is not refresh:
+                inner[0] = configuration.refresh_api_key_hook
+                configuration.refresh_api_key_hook = refresh
 
     return refresh
 

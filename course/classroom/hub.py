@@ -180,6 +180,7 @@ def shared_problems(data: HubData, checkout_root: Path | None = None) -> list[st
     problems = []
     for what, path in [
         ("the course's Python", Path(data.python).parent),
+        ("the Python the course's environment was made from", Path(data.python).resolve().parent),
         ("the binary cache (K8S_COURSE_CACHE)", Path(data.cache)),
         ("the course package", Path(__file__).resolve().parent),
     ]:
