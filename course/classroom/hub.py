@@ -178,15 +178,20 @@ def readable_by_others(path: Path) -> bool:
 def shared_problems(data: HubData, checkout_root: Path | None = None) -> list[str]:
     """What students' servers will trip over, or could read that they must not, one line each."""
     problems = []
-    for what, path in [
-        ("the course's Python", Path(data.python).parent),
-        ("the Python the course's environment was made from", Path(data.python).resolve().parent),
-        ("the binary cache (K8S_COURSE_CACHE)", Path(data.cache)),
-        ("the course package", Path(__file__).resolve().parent),
+    environment = "make the course's environment from a Python every user can run (e.g. under /opt)"
+    for what, path, fix in [
+        ("the course's Python", Path(data.python).parent, environment),
+        ("the Python the course's environment was made from", Path(data.python).resolve().parent, environment),
+        (
+            "the binary cache (K8S_COURSE_CACHE)",
+            Path(data.cache),
+            "export K8S_COURSE_CACHE=/opt/k8s-course/cache, run python -m course toolchain, then this again",
+        ),
+        ("the course package", Path(__file__).resolve().parent, environment),
     ]:
         closed = closed_to_others(path)
         if closed is not None:
-            problems.append(f"{what} is under {closed}, which other users cannot enter: install it elsewhere")
+            problems.append(f"{what} is under {closed}, which other users cannot enter: {fix}")
     answers = (checkout_root or repo_root() / "autograder") / "source"
     if readable_by_others(answers):
         problems.append(
