@@ -1,8 +1,15 @@
-"""Getting the sim backend's binaries: a per-version cache, filled by a Go build or a verified download.
+"""Getting the programs the course runs: a per-version cache, filled by a Go build or a verified download.
+
+This is the one place that downloads, verifies and builds them. ``cluster-setup/toolchain.yaml`` says
+*what*: the sim backend's binaries and the commands a backend needs besides them (kind).
 
 The binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl)
 live in ``~/.cache/k8s-course/bin/<kubernetes-version>/``. A stamp file there records the versions
-they were made for, so a second ``ensure_binaries`` is a cache hit that returns at once.
+they were made for, so a second ``ensure_binaries`` is a cache hit that returns at once. A command
+(:func:`ensure_command`) is used from PATH when it is the pinned version, else fetched once into
+``~/.cache/k8s-course/bin/<name>-<version>/``: the release binary when its checksum is pinned, else
+``go install`` with the course's Go. A command of another version is not used silently: its
+defaults may differ from the ones the course was tested with.
 
 Two ways fill the cache, both described by ``cluster-setup/toolchain.yaml``:
 
@@ -56,6 +63,7 @@ TOOLCHAIN_SCHEMA = {
             "member": Optional(str),
         }
     ),
+    "commands": MapOf({"pin": str, "go-install": str, "download": str}),
     "ldflags": MapOf([str]),
     "go": {"minimum": str, "pypi": str, "cold-build-minutes": str},
 }
@@ -84,6 +92,25 @@ class Binary:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A program a backend runs besides the sim binaries (``commands:`` in ``toolchain.yaml``), e.g. kind."""
+
+    name: str
+    version: str
+    go_install: str
+    """The Go package ``go install <go_install>@<version>`` builds."""
+    download: str
+
+    def url(self) -> str:
+        """The official release binary for this machine."""
+        return self.download.format(version=self.version, os=platform.system().lower(), arch=arch())
+
+    def cached_path(self) -> Path:
+        """Where the pinned command lives in the binary cache."""
+        return cache_dir() / "bin" / f"{self.name}-{self.version}" / self.name
+
+
+@dataclass(frozen=True)
 class GoPolicy:
     """Which Go may build the binaries (``go:`` in ``toolchain.yaml``)."""
 
@@ -102,6 +129,7 @@ class Toolchain:
     """What ``cluster-setup/toolchain.yaml`` says, with the versions of ``versions.yaml`` filled in."""
 
     binaries: tuple[Binary, ...]
+    commands: Mapping[str, Command]
     ldflags: Mapping[str, tuple[str, ...]]
     checksums: Mapping[str, str]
     pins: Pins
@@ -134,7 +162,7 @@ def load_toolchain(pins: Pins | None = None) -> Toolchain:
     spec = load_config(setup_dir() / "toolchain.yaml", TOOLCHAIN_SCHEMA, shown_as="cluster-setup/toolchain.yaml")
     sums = load_config(setup_dir() / "checksums.yaml", CHECKSUMS_SCHEMA, shown_as="cluster-setup/checksums.yaml")
     sums = sums["checksums"]
-    versions = {"kubernetes": pins.kubernetes, "etcd": pins.etcd, "kwok": pins.kwok}
+    versions = {"kubernetes": pins.kubernetes, "etcd": pins.etcd, "kwok": pins.kwok, "kind": pins.kind}
     binaries = tuple(
         Binary(
             name=name,
@@ -146,9 +174,14 @@ def load_toolchain(pins: Pins | None = None) -> Toolchain:
         )
         for name, entry in spec["binaries"].items()
     )
+    commands = {
+        name: Command(name, versions[entry["pin"]], entry["go-install"], entry["download"])
+        for name, entry in spec["commands"].items()
+    }
     major, minor = (int(part) for part in spec["go"]["minimum"].split("."))
     return Toolchain(
         binaries=binaries,
+        commands=commands,
         ldflags={module: tuple(flags) for module, flags in spec["ldflags"].items()},
         checksums=dict(sums),
         pins=pins,
@@ -363,6 +396,64 @@ def build(toolchain: Toolchain, out: Path, binaries: list[Binary] | None = None)
                     )
                 raise StepFailed(f"go build failed in cluster-setup/{binary.module}:\n{result.stderr[-3000:]}")
             partial.rename(out / binary.name)  # complete: only now does it count as built
+
+
+def version_of(command: str | Path) -> str:
+    """The version ``<command> version`` reports: ``v0.33.0`` for ``kind v0.33.0 go1.26.8 linux/amd64``;
+    "" when it does not run or says none."""
+    try:
+        output = subprocess.run(
+            [str(command), "version"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    found = re.search(r"(?<!\S)v\d+\.\d+\.\d+\S*", output)
+    return found.group(0) if found else ""
+
+
+def ensure_command(name: str, toolchain: Toolchain | None = None) -> Path:
+    """The path of the command ``name`` (``commands:`` in ``toolchain.yaml``) at its pinned version.
+
+    In order: the one on PATH when it is the pinned version (Codespaces installs kind; so may the
+    learner); the cached one; else it is fetched into the cache: the release binary when
+    ``checksums.yaml`` pins it (:func:`fetch_verified`), or ``go install`` with :func:`ensure_go`'s Go.
+    """
+    toolchain = toolchain or load_toolchain()
+    command = toolchain.commands[name]
+    on_path = shutil.which(name)
+    found = version_of(on_path) if on_path else ""
+    if on_path and found == command.version:
+        return Path(on_path)
+    target = command.cached_path()
+    if os.access(target, os.X_OK):
+        return target
+    # Said once, when the pinned one is fetched: the learner's own is left alone.
+    title = f"Installing {name} {command.version}" + (f" for the course ({name} on PATH is {found})" if found else "")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with step(title, heartbeat=60), tempfile.TemporaryDirectory(dir=target.parent, prefix=".partial-") as partial:
+        staging = Path(partial) / name
+        url = command.url()
+        if toolchain.checksums.get(url):
+            fetch_verified(url, toolchain.checksums[url], staging)
+        else:
+            _go_install(command, staging.parent, ensure_go(toolchain), target.parent)
+        staging.chmod(0o755)
+        staging.rename(target)
+    return target
+
+
+def _go_install(command: Command, gobin: Path, go: Go, bin_dir: Path) -> None:
+    package = f"{command.go_install}@{command.version}"
+    # Not the pinned modules' -mod=readonly: `go install package@version` resolves its own module.
+    env = {**_go_env(go), "GOBIN": str(gobin), "GOFLAGS": ""}
+    result = subprocess.run(
+        [str(go.command), "install", "-trimpath", package],
+        env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900,
+    )  # fmt: skip
+    if result.returncode != 0:
+        if any(sign in result.stderr for sign in OFFLINE_SIGNS):
+            raise StepFailed(_offline_message(f"go install {package} cannot reach the Go module proxy", bin_dir))
+        raise StepFailed(f"go install {package} failed:\n{result.stderr[-2000:]}")
 
 
 def sha256_of(path: Path) -> str:

