@@ -120,12 +120,13 @@ def test_the_sim_clusters_kwokctl_settings_are_read_strictly_before_anything_is_
 
     assert sim.kwokctl_settings()["options"]["bindAddress"] == "127.0.0.1"
     repo = tmp_path / "repo"
-    shutil.copytree(REPO / "cluster-setup" / "sim", repo / "cluster-setup" / "sim")
+    shutil.copytree(REPO / "cluster-setup", repo / "cluster-setup", ignore=shutil.ignore_patterns("tools"))
     path = repo / "cluster-setup" / "sim" / "kwokctl.yaml"
     text = path.read_text().replace("bindAddress:", "bindAdress:").replace("quietPull: true", "quietPull: 'yes'")
     text = text.replace("- name: kube-apiserver", "- name: kube-apiserve").replace('value: "24"', "value: 24")
     path.write_text(text)
     monkeypatch.setenv("K8S_COURSE_REPO", str(repo))
+    monkeypatch.setenv("K8S_COURSE_STATE", str(tmp_path / "state"))  # no cluster of another test's to clean up
     monkeypatch.setattr(sim.SimBackend, "status", lambda self: Status("sim", running=False))
 
     def not_reached() -> None:
@@ -143,4 +144,25 @@ def test_the_sim_clusters_kwokctl_settings_are_read_strictly_before_anything_is_
         "  - componentsPatches[1].name: expected one of 'etcd', 'kube-apiserver', 'kube-controller-manager', "
         "'kube-scheduler', 'kwok-controller', found 'kube-apiserve' (did you mean 'kube-apiserver'?)",
         "  - componentsPatches[2].extraArgs[3].value: expected a string, found a number (24)",
+    }
+
+
+def test_the_kind_cluster_configs_are_read_strictly(tmp_path: Path) -> None:
+    from course.backends.kind import render_config
+
+    for name in ("cluster.yaml", "cluster-calico.yaml"):
+        assert "extraPortMappings" in render_config(REPO / "cluster-setup" / "kind" / name, {80: 80, 443: 443})
+    path = tmp_path / "cluster.yaml"
+    text = (REPO / "cluster-setup" / "kind" / "cluster.yaml").read_text()
+    text = text.replace("- role: worker", "- role: wroker", 1).replace("hostPort: 443", "hostPort: '443'")
+    path.write_text(text.replace("name: course", "name: mine").replace("  labels:", "  label:", 1))
+    with pytest.raises(ConfigError) as problem:
+        render_config(path, {80: 8080, 443: 8443})
+    lines = str(problem.value).splitlines()
+    assert lines[0] == "cluster-setup/kind/cluster.yaml has 4 problems:"
+    assert set(lines[1:]) == {
+        "  - name: expected one of 'course', found 'mine'",
+        "  - nodes[0]: unknown key 'label' (did you mean 'labels'?)",
+        "  - nodes[0].extraPortMappings[1].hostPort: expected a number, found a string ('443')",
+        "  - nodes[1].role: expected one of 'control-plane', 'worker', found 'wroker' (did you mean 'worker'?)",
     }

@@ -31,6 +31,7 @@ import yaml
 from kubernetes import client, config
 
 from course._cli_output import StepFailed, say, step
+from course._config import MapOf, OneOf, Optional, load_config
 from course._paths import CLUSTER_NAME, CONTEXT, cache_dir, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
 from course._toolchain import ensure_command, fetch_verified, load_toolchain
@@ -51,6 +52,22 @@ CLOUD_PROVIDER = f"{CLUSTER_NAME}-cloud-provider-kind"
 COURSE_CONTAINER_LABEL = f"k8s-course/cluster={CLUSTER_NAME}"
 LOAD_BALANCER_LABEL = f"io.x-k8s.cloud-provider-kind.cluster={CLUSTER_NAME}"
 """The label cloud-provider-kind puts on the proxy container of each LoadBalancer it makes."""
+
+CLUSTER_CONFIG_SCHEMA = {
+    "apiVersion": OneOf("kind.x-k8s.io/v1alpha4"),
+    "kind": OneOf("Cluster"),
+    "name": OneOf(CLUSTER_NAME),  # the Nodes' names (course-worker, ...) follow from it, as on sim
+    "networking": Optional({"disableDefaultCNI": Optional(bool), "podSubnet": Optional(str)}),
+    "nodes": [{
+        "role": OneOf("control-plane", "worker"),
+        "labels": Optional(MapOf(str)),
+        "extraPortMappings": Optional([{
+            "containerPort": int, "hostPort": int, "listenAddress": str, "protocol": OneOf("TCP", "UDP", "SCTP"),
+        }]),
+    }],
+}  # fmt: skip
+"""What ``cluster-setup/kind/cluster*.yaml`` may hold (kind's v1alpha4 Cluster, as far as the course uses
+it); kind checks its own config again when it creates the cluster."""
 
 HOST_PORTS = {80: "http", 443: "https"}
 """The control plane's ports that cluster.yaml maps to this machine, and what they carry."""
@@ -132,7 +149,8 @@ class KindBackend:
         engine = _require_engine(find_engine())
         if _nodes(engine):
             return self._reuse(engine)
-        # Everything that can refuse (a missing checksum, no Go) does so before minutes of creating.
+        # Everything that can refuse (a config mistake, a missing checksum, no Go) does so before minutes of creating.
+        cluster_config(self.config_file)
         kind = ensure_command("kind")
         calico = self._calico_manifests() if self.network_policy else []
         host_ports, notes = choose_host_ports({port: port for port in HOST_PORTS})
@@ -240,9 +258,15 @@ class KindBackend:
 
 
 # -- configs and manifests ------------------------------------------------------------------------
+def cluster_config(source: Path) -> dict[str, Any]:
+    """The kind config ``source``, read strictly (:data:`CLUSTER_CONFIG_SCHEMA`): every problem at once."""
+    config: dict[str, Any] = load_config(source, CLUSTER_CONFIG_SCHEMA, shown_as=f"cluster-setup/kind/{source.name}")
+    return config
+
+
 def render_config(source: Path, host_ports: Mapping[int, int]) -> str:
     """The kind config in ``source`` with the control plane's host ports set to ``host_ports``."""
-    kind_config: dict[str, Any] = yaml.safe_load(source.read_text())
+    kind_config = cluster_config(source)
     for node in kind_config["nodes"]:
         for mapping in node.get("extraPortMappings", []):
             mapping["hostPort"] = host_ports.get(mapping["containerPort"], mapping["hostPort"])
