@@ -8,6 +8,7 @@ Unix user it creates and deletes; one builds the wheel and lists what students w
 
 from __future__ import annotations
 
+import doctest
 import os
 import pwd
 import shutil
@@ -308,3 +309,9 @@ def test_the_wheel_students_install_holds_no_answers(tmp_path: Path) -> None:
     assert not [name for name in names if name.endswith((".ipynb", ".db")) or "autograder" in name]
     assert not [name for name, text in zip(names, texts, strict=True) if "### BEGIN HIDDEN TESTS\n" in text]
     assert "course/classroom/hub-files/jupyterhub_config.py" in names
+
+
+@pytest.mark.parametrize("module", [doctor, sys.modules["course.classroom.exchange"]])
+def test_the_examples_in_the_docstrings_hold(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
