@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -362,7 +364,19 @@ def daemon_start() -> bool:
 
 
 def daemon_stop() -> None:
-    """Stop the private dockerd by its pid and put back what it changed on the host."""
+    """Stop the private dockerd by its pid and put the host back as ``daemon start`` found it.
+
+    Its containers (a kind cluster's nodes among them) are removed first: they belong to this daemon only.
+    Then its bridges (docker0 and one per network, such as kind's) and its iptables rules and chains go,
+    and the FORWARD policy and net.ipv4.ip_forward get their recorded values back.
+    """
+    bridges = ["docker0"]
+    if docker_answers():
+        containers = docker("ps", "--all", "--quiet").split()
+        if containers:
+            docker("rm", "--force", "--volumes", *containers)
+        for network in docker("network", "ls", "--filter", "driver=bridge", "--quiet").split():
+            bridges.append(f"br-{network[:12]}")
     pidfile = RUN / "dockerd.pid"
     if pidfile.exists():
         pid = int(pidfile.read_text())
@@ -374,14 +388,27 @@ def daemon_stop() -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True)
+    for bridge in bridges:
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+    remove_docker_rules(bridges)
     saved = RUN / "host-state.json"
     if saved.exists():
         state = json.loads(saved.read_text())
         subprocess.run(["iptables", "-P", "FORWARD", state["forward_policy"]], check=True)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(state["ip_forward"] + "\n")
     shutil.rmtree(RUN, ignore_errors=True)
-    say("dockerd stopped; docker0, the FORWARD policy and ip_forward are as before")
+    say("dockerd stopped; its containers, bridges and iptables rules are gone, FORWARD and ip_forward as before")
+
+
+def remove_docker_rules(bridges: list[str]) -> None:
+    """Delete the iptables rules that name Docker's chains or bridges, then Docker's chains."""
+    for table in ("filter", "nat"):
+        rules = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout.splitlines()
+        ours = [rule for rule in rules if rule.startswith("-A ") and re.search(r"DOCKER|" + "|".join(bridges), rule)]
+        for rule in ours:
+            subprocess.run(["iptables", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+        for chain in [line[1:].split()[0] for line in rules if line.startswith(":DOCKER")]:
+            subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
 
 
 def has_image(image: str) -> bool:
@@ -540,12 +567,41 @@ def build_release(version: str, kubernetes: Path, upstream: Mapping[str, str], k
             *[image for name, image in upstream.items() if name not in (*alone, "kube-proxy")],
         ]
         docker("save", "--output", str(bin_dir / "kube-proxy.tar"), *rest, log="release")
+        qualify_names(bin_dir / "kube-proxy.tar", rest)
         final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_suffix(".partial")
         run(["tar", "-C", tmp, "-I", "gzip -1", "-cf", str(partial), "kubernetes"], log="release")
         partial.rename(final)
         disk.append(du(final))
     return final
+
+
+def qualify_names(archive: Path, images: list[str]) -> None:
+    """Write ``images``' full names into a `docker save` archive, which holds them in Docker's short form.
+
+    Docker saves docker.io/kindest/kindnetd:<tag> as kindest/kindnetd:<tag>; kind compares the archive's
+    names with the full names its manifests use, and would try to fetch every image that differs.
+    """
+    short = {re.sub(r"^docker\.io/(library/)?", "", image): image for image in images}
+    rewritten = archive.with_suffix(".partial")
+    with tarfile.open(archive) as source, tarfile.open(rewritten, "w") as target:
+        for member in source:
+            content = source.extractfile(member) if member.isfile() else None
+            if member.name == "manifest.json" and content:
+                manifest = json.load(content)
+                for entry in manifest:
+                    entry["RepoTags"] = [short.get(tag, tag) for tag in entry.get("RepoTags") or []]
+                content = io.BytesIO(json.dumps(manifest).encode())
+                member.size = len(content.getvalue())
+            elif member.name == "repositories" and content:
+                repositories = json.load(content)
+                full = {name.rsplit(":", 1)[0]: image.rsplit(":", 1)[0] for name, image in short.items()}
+                content = io.BytesIO(
+                    json.dumps({full.get(repo, repo): tags for repo, tags in repositories.items()}).encode()
+                )
+                member.size = len(content.getvalue())
+            target.addfile(member, content)
+    rewritten.rename(archive)
 
 
 def kind_binary(version: str) -> Path:
@@ -608,7 +664,7 @@ def build() -> str:
         for name, spec in pins["images"].items():
             build_image(name, spec, upstream[name], rootfs, programs, keys[f"image-{name}"])
         release = build_release(versions["kubernetes"], kubernetes, upstream, keys["release"])
-        node_image = pins["node"]["image"].format(kubernetes=versions["kubernetes"])
+        node_image: str = pins["node"]["image"].format(kubernetes=versions["kubernetes"])
         build_node(kind_binary(versions["kind"]["version"]), release, base, node_image, keys["node"])
     finally:
         if started_daemon:
