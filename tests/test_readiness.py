@@ -136,7 +136,7 @@ def _fill_every_worker(into: course.Cluster) -> None:
 
     for node in (n for n in checks.objects("Node") if not n["spec"].get("taints")):
         name = node["metadata"]["name"]
-        running = [p for p in checks.objects("Pod") if p["spec"].get("nodeName") == name
+        running = [p for p in checks.objects("Pod", all_namespaces=True) if p["spec"].get("nodeName") == name
                    and p["status"].get("phase") not in ("Succeeded", "Failed")]  # fmt: skip
         free = quantity(node["status"]["allocatable"]["cpu"]) - sum((pod_requests(p)[0] for p in running), Decimal(0))
         into.apply(
