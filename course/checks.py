@@ -1070,15 +1070,16 @@ def _no_room(pods: list[dict[str, Any]], namespace: str) -> str:
     found too little CPU or memory *and* the Pod would fit a schedulable Node if only the Pods of its
     own namespace were there.
 
-    A request larger than any Node (``cpu: "500"``), or replicas that together outgrow the cluster, are
-    the learner's to fix and are not excused here. An identity that may not read Nodes or every
-    namespace's Pods cannot tell, and says nothing.
+    A request larger than any Node (``cpu: "500"``), a resource no Node offers (``nvidia.com/gpu``), or
+    replicas that together outgrow the cluster, are the learner's to fix and are not excused here. An
+    identity that may not read Nodes or every namespace's Pods cannot tell, and says nothing.
     """
     waiting = []
     for pod in pods:
         conditions: list[dict[str, Any]] = field(pod, "status.conditions") or []
         scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), {})
-        if scheduled.get("reason") == "Unschedulable" and "Insufficient" in str(scheduled.get("message")):
+        short = set(re.findall(r"Insufficient (\S+?)[,.]?(?:\s|$)", str(scheduled.get("message"))))
+        if scheduled.get("reason") == "Unschedulable" and short and short <= {"cpu", "memory"}:
             waiting.append((pod, str(scheduled.get("message"))))
     if not waiting:
         return ""

@@ -19,6 +19,7 @@ resets first) still earns every point.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,15 +57,12 @@ def fix_01_why_kubernetes(cluster: course.Cluster) -> None:
 
 
 def fix_02_control_plane(cluster: course.Cluster) -> None:
-    """Exercise 2: settings says mode=fast; exercise 5: report requests 500m CPU and runs."""
+    """Exercise 2: settings says mode=fast; exercise 5: report, applied again without its GPU, runs."""
     cluster.core.patch_namespaced_config_map("settings", cluster.namespace, {"data": {"mode": "fast"}})
-    cluster.apps.patch_namespaced_deployment(
-        "report",
-        cluster.namespace,
-        {"spec": {"template": {"spec": {"containers": [
-            {"name": "report", "resources": {"requests": {"cpu": "500m"}}}
-        ]}}}},
-    )
+    [report] = [m for m in load_chapter("02-control-plane").starting_state if m["metadata"]["name"] == "report"]
+    report = copy.deepcopy(report)
+    del report["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    cluster.apply(report)
     cluster.wait_for("Deployment", "report", "Ready", timeout=30)
 
 
