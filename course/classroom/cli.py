@@ -136,6 +136,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     say(f"{len(report.created_namespaces)} new namespaces; {existing} were there already and are unchanged.")
     if target is not None:
         say(f"Kubeconfigs (one per student, named after their namespace prefix; keep them private): {target}")
+    say(sandboxes.fit_class().line())  # a warning, not a refusal: see fit_class
     for student_id, problem in report.failed.items():
         say(f" ✗ {student_id}: {problem}")
     if report.failed:

@@ -13,10 +13,12 @@ with a fresh token (hand it to them: on JupyterHub, point ``K8S_COURSE_KUBECONFI
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +30,8 @@ from course._applying import apply
 from course._chapters import load_chapter
 from course._client import api_client
 from course._errors import CourseError
+from course.checks import field as field_of
+from course.checks import quantity
 from course.classroom._objects import (
     CHAPTER_LABEL,
     CLUSTER_READER,
@@ -39,6 +43,7 @@ from course.classroom._objects import (
     VOLUME_POLICY,
     identity_objects,
     sandbox_objects,
+    sandbox_settings,
     shared_objects,
     volume_binding,
 )
@@ -339,3 +344,103 @@ def _ignore_missing(action: Callable[[], Any]) -> None:
     except ApiException as error:
         if error.status != 404:
             raise
+
+
+SIZED = {"cpu": "requests.cpu", "memory": "requests.memory", "pods": "pods"}
+"""The node resources a class is sized by, and the quota entry that bounds each per namespace."""
+SIMULATED = "kwok.x-k8s.io/node"
+"""The annotation of the sim cluster's Nodes: kwok plays them, and their capacity is only declared."""
+
+
+@dataclass
+class ClassFit:
+    """Whether a class fits its cluster: each student may hold ``per_student`` (chapters times the sandbox
+    quota), the schedulable workers can allocate ``workers`` in all; room for ``room`` students, and
+    the class has ``students``. ``enlarged`` names the simulated workers declared larger to fit."""
+
+    students: int
+    chapters: int
+    per_student: dict[str, Decimal]
+    workers: dict[str, Decimal]
+    worker_count: int
+    enlarged: list[str] = field(default_factory=list)
+
+    @property
+    def room(self) -> int:
+        return int(min(self.workers[r] // self.per_student[r] if self.per_student[r] else 1 << 30 for r in SIZED))
+
+    def line(self) -> str:
+        """One line for the instructor: the room, the class, and what to do when it does not fit."""
+        each = ", ".join(_amount(r, self.per_student[r]) for r in SIZED)
+        total = ", ".join(_amount(r, self.workers[r]) for r in SIZED)
+        room = (
+            f"room for {self.room} students at this quota (each may hold {self.chapters} chapters' quota: {each}; "
+            f"the {self.worker_count} schedulable workers allocate {total}); this class has {self.students}"
+        )
+        if self.enlarged:
+            return f"Declared the simulated workers {', '.join(self.enlarged)} larger to fit the class: {room}."
+        if self.room >= self.students:
+            return f"Capacity: {room}."
+        return (
+            f"WARNING: {room}. A student who fills their quota can keep others' Pods Pending: add workers, lower "
+            "the quota in course/classroom/sandbox.yaml, or create fewer chapters at a time (--chapter)."
+        )
+
+
+def _amount(resource: str, value: Decimal) -> str:
+    if resource == "memory":
+        return f"{value / (1 << 30):.4g}Gi memory"
+    return f"{value.normalize():f} {'CPUs' if resource == 'cpu' else 'Pods'}"
+
+
+def fit_class() -> ClassFit:
+    """Check the sizing rule of ``sandbox.yaml`` for the class on the cluster: the students and chapters
+    that have sandboxes now (one list request), against the schedulable workers' allocatable resources.
+
+    On the sim cluster, whose workers kwok only simulates, a class that does not fit gets workers
+    declared large enough (their capacity costs nothing: only the Pods made use memory); elsewhere the
+    cluster is what it is, and :meth:`ClassFit.line` says what to do. That is a warning, not a refusal:
+    the rule assumes every student fills every chapter's quota at once, which only an attack does, and
+    an instructor may take that risk on a small cluster (a Ready check that then fails for want of room
+    says so, and the student's submission can be graded again).
+    """
+    core = _core()
+    sandboxes = [
+        (ns.metadata.labels if ns.metadata else None) or {}
+        for ns in core.list_namespace(label_selector=f"{LABEL}=sandbox").items
+    ]
+    students = len({labels.get(STUDENT_LABEL) for labels in sandboxes})
+    chapters = len({labels.get(CHAPTER_LABEL) for labels in sandboxes})
+    quota = sandbox_settings()["quota"]
+    per_student = {r: chapters * quantity(quota.get(entry, 0)) for r, entry in SIZED.items()}
+    workers = [node for node in _nodes(core) if _schedulable(node)]
+    fit = ClassFit(students, chapters, per_student, _allocatable(workers), len(workers))
+    simulated = all(SIMULATED in (field_of(node, "metadata.annotations") or {}) for node in workers)
+    if fit.room < students and workers and simulated:
+        each = {r: Decimal(math.ceil(students * per_student[r] / len(workers))) for r in SIZED}
+        for node in workers:
+            declared = {r: f"{max(each[r], _allocatable([node])[r]):f}" for r in SIZED}
+            core.patch_node_status(
+                node["metadata"]["name"], {"status": {"capacity": declared, "allocatable": declared}}
+            )
+        names = {node["metadata"]["name"] for node in workers}
+        workers = [node for node in _nodes(core) if node["metadata"]["name"] in names]
+        fit.workers, fit.enlarged = _allocatable(workers), sorted(names)
+    return fit
+
+
+def _nodes(core: client.CoreV1Api) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = core.api_client.sanitize_for_serialization(core.list_node().items)
+    return listed
+
+
+def _schedulable(node: dict[str, Any]) -> bool:
+    """A node the scheduler may place a student's Pod on: not cordoned, no taint that keeps Pods off."""
+    taints = field_of(node, "spec.taints") or []
+    return not field_of(node, "spec.unschedulable") and not any(
+        t.get("effect") in ("NoSchedule", "NoExecute") for t in taints
+    )
+
+
+def _allocatable(nodes: list[dict[str, Any]]) -> dict[str, Decimal]:
+    return {r: sum((quantity(field_of(n, f"status.allocatable.{r}") or 0) for n in nodes), Decimal(0)) for r in SIZED}
