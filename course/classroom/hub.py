@@ -143,7 +143,8 @@ class KubeconfigCopies:
 
 
 def copy_kubeconfigs(data: HubData) -> KubeconfigCopies:
-    """Give every student with an account their current kubeconfig, as the hub's hook does at spawn."""
+    """Close every student's home to the others, and give each their current kubeconfig, as the hub's
+    hook does at spawn (``useradd`` makes homes 0755: a student who never logged in would be readable)."""
     copied, no_account, no_kubeconfig = [], [], []
     for user in data.students:
         try:
@@ -151,12 +152,12 @@ def copy_kubeconfigs(data: HubData) -> KubeconfigCopies:
         except KeyError:
             no_account.append(user)
             continue
+        private_home(owner)
         try:
             source = data.student_kubeconfig(user)
         except CourseError:
             no_kubeconfig.append(user)
             continue
-        private_home(owner)
         install_kubeconfig(source, owner)
         copied.append(user)
     return KubeconfigCopies(copied, no_account, no_kubeconfig)
