@@ -10,6 +10,7 @@
     python -m course toolchain go                           which Go would build them (installs it if needed)
     python -m course toolchain pin                          record download checksums (maintainers)
     python -m course release [CHAPTER ...]                  regenerate notebooks/ from autograder/source/
+    python -m course new-chapter ID "TITLE"                 a new chapter's skeleton that the tests accept
     python -m course class sandbox|grade|practice ...       a class on one cluster: course.classroom.cli
 """
 
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     toolchain.add_argument("--method", choices=["auto", "build", "download"], default="auto")
     release = commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
     release.add_argument("chapters", nargs="*", help="only these chapters (default: all)")
+    new_chapter = commands.add_parser("new-chapter", help="write a new chapter's YAML and source notebook")
+    new_chapter.add_argument("id", help="NN-slug, for example 08-security")
+    new_chapter.add_argument("title", help='one line, for example "Security"')
     from course.classroom.cli import add_parser as add_class_parser
 
     add_class_parser(commands)
@@ -168,6 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             with step("Generating the student notebooks with nbgrader"):
                 written = release(repo_root() / "notebooks", args.chapters or None)
             say(f"Wrote {len(written)} notebooks to notebooks/. Commit them together with their sources.")
+        elif args.command == "new-chapter":
+            from course._scaffold import new_chapter
+
+            for path in new_chapter(repo_root(), args.id, args.title):
+                say(f"Wrote {path.relative_to(repo_root())}")
+            say(f"Next: replace its exercise with yours (AUTHORING.md), add its row to README.md's table, then "
+                f"python -m course release {args.id}")
         elif args.command == "toolchain":
             from course._toolchain import ensure_binaries, ensure_go, pin_checksums
 
