@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,14 @@ from course._pins import VERSIONS_SCHEMA, load_pins
 from course._toolchain import load_toolchain
 
 from .conftest import REPO
+
+
+def reported(read: Callable[[], object]) -> tuple[str, set[str]]:
+    """The first line of the ConfigError that ``read()`` raises, and the set of its problem lines."""
+    with pytest.raises(ConfigError) as problem:
+        read()
+    first, *problems = str(problem.value).splitlines()
+    return first, set(problems)
 
 
 def test_every_shipped_file_follows_its_schema() -> None:
@@ -55,11 +64,9 @@ def test_every_problem_of_the_pins_is_reported_at_once(tmp_path: Path) -> None:
     broken = text.replace("kwok: v0.8.0", "kwok: 0.8\nkubernets: v1.37.2").replace("calico:", "calicoo:")
     path = tmp_path / "versions.yaml"
     path.write_text(broken)
-    with pytest.raises(ConfigError) as problem:
-        load_config(path, VERSIONS_SCHEMA, shown_as="cluster-setup/versions.yaml")
-    lines = str(problem.value).splitlines()
-    assert lines[0] == "cluster-setup/versions.yaml has 4 problems:"
-    assert set(lines[1:]) == {
+    first, problems = reported(lambda: load_config(path, VERSIONS_SCHEMA, shown_as="cluster-setup/versions.yaml"))
+    assert first == "cluster-setup/versions.yaml has 4 problems:"
+    assert problems == {
         "  - unknown key 'kubernets' (did you mean 'kubernetes'?)",
         "  - kwok: expected a string, found a number (0.8)",
         "  - kind: unknown key 'calicoo' (did you mean 'calico'?)",
@@ -133,11 +140,9 @@ def test_the_sim_clusters_kwokctl_settings_are_read_strictly_before_anything_is_
         raise AssertionError("the binaries were built before the settings were read")
 
     monkeypatch.setattr(sim, "ensure_binaries", not_reached)
-    with pytest.raises(ConfigError) as problem:
-        sim.SimBackend().up()
-    lines = str(problem.value).splitlines()
-    assert lines[0] == "cluster-setup/sim/kwokctl.yaml has 5 problems:"
-    assert set(lines[1:]) == {
+    first, problems = reported(sim.SimBackend().up)
+    assert first == "cluster-setup/sim/kwokctl.yaml has 5 problems:"
+    assert problems == {
         "  - options: unknown key 'bindAdress' (did you mean 'bindAddress'?)",
         "  - options: missing key 'bindAddress' (a string)",
         "  - options.quietPull: expected true or false, found a string ('yes')",
@@ -156,11 +161,9 @@ def test_the_kind_cluster_configs_are_read_strictly(tmp_path: Path) -> None:
     text = (REPO / "cluster-setup" / "kind" / "cluster.yaml").read_text()
     text = text.replace("- role: worker", "- role: wroker", 1).replace("hostPort: 443", "hostPort: '443'")
     path.write_text(text.replace("name: course", "name: mine").replace("  labels:", "  label:", 1))
-    with pytest.raises(ConfigError) as problem:
-        render_config(path, {80: 8080, 443: 8443})
-    lines = str(problem.value).splitlines()
-    assert lines[0] == "cluster-setup/kind/cluster.yaml has 4 problems:"
-    assert set(lines[1:]) == {
+    first, problems = reported(lambda: render_config(path, {80: 8080, 443: 8443}))
+    assert first == "cluster-setup/kind/cluster.yaml has 4 problems:"
+    assert problems == {
         "  - name: expected one of 'course', found 'mine'",
         "  - nodes[0]: unknown key 'label' (did you mean 'labels'?)",
         "  - nodes[0].extraPortMappings[1].hostPort: expected a number, found a string ('443')",
