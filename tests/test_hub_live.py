@@ -136,6 +136,14 @@ def _processes_of(uid: int) -> list[tuple[int, list[str]]]:
     return found
 
 
+def _resident_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # ended in the meantime
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+
+
 def _start_hub(
     data: HubData, plan: hub.HubPlan, folder: Path, proxy: str, token: str
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -206,8 +214,10 @@ def test_a_student_spawned_by_the_hub_gets_their_kubeconfig_and_reaches_only_the
     ada = pwd.getpwnam("hub-ada")
     try:
         _until("the hub answers", 90, lambda: _api(f"{api}/", token))
+        started = time.monotonic()
         _api(f"{api}/users/hub-ada/server", token, "POST")
         _until("ada's server is ready", 180, lambda: _api(f"{api}/users/hub-ada", token)["servers"][""]["ready"])
+        spawn = time.monotonic() - started
 
         home = Path(ada.pw_dir)
         copied = home / KUBECONFIG_IN_HOME
@@ -215,6 +225,8 @@ def test_a_student_spawned_by_the_hub_gets_their_kubeconfig_and_reaches_only_the
         assert (copied.stat().st_uid, stat.S_IMODE(copied.stat().st_mode)) == (ada.pw_uid, 0o600)
         servers = [pid for pid, args in _processes_of(ada.pw_uid) if "jupyterhub.singleuser" in args]
         assert servers, "no server runs as hub-ada"
+        memory = sum(_resident_kib(pid) for pid, _ in _processes_of(ada.pw_uid)) / 1024
+        print(f"spawn {spawn:.1f}s; {memory:.0f} MiB resident in hub-ada's processes")  # pytest -s shows it
         environment = dict(
             line.split("=", 1)
             for line in Path(f"/proc/{servers[0]}/environ").read_bytes().decode().split("\0")
