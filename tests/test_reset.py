@@ -86,14 +86,8 @@ def fix_03_nodes_and_pods(cluster: course.Cluster) -> None:
 
 
 def fix_04_workloads(cluster: course.Cluster) -> None:
-    """Exercise 4: checkout requests 500m CPU instead of 500 CPUs and becomes available."""
-    cluster.apps.patch_namespaced_deployment(
-        "checkout",
-        cluster.namespace,
-        {"spec": {"template": {"spec": {"containers": [
-            {"name": "checkout", "resources": {"requests": {"cpu": "500m"}}}
-        ]}}}},
-    )
+    """Exercise 4: checkout runs the image nginx:1.27 instead of the mistyped ngnix:1.27 and becomes available."""
+    cluster.kubectl("set", "image", "deployment/checkout", "checkout=nginx:1.27")
     cluster.wait_for("Deployment", "checkout", "Ready", timeout=30)
 
 
