@@ -75,7 +75,7 @@ class Cluster:
         """What this cluster really does beyond the API: ask before a demo that needs real traffic.
 
         >>> if cluster.capabilities.network_policy:     # doctest: +SKIP
-        ...     print("Calico enforces this policy: the next request is blocked")
+        ...     print("the CNI enforces this policy: the next request is blocked")
         """
         metadata = [node.metadata for node in self.core.list_node().items if node.metadata]
         return capabilities_of({"labels": m.labels, "annotations": m.annotations} for m in metadata)

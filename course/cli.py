@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backend",
         choices=["auto", *BACKEND_NAMES],
         default="auto",
-        help="auto: kind when Docker or Podman answers, else sim; kind-calico enforces NetworkPolicy",
+        help="auto: kind when Docker or Podman answers, else sim; kind-calico uses Calico instead of kindnet",
     )
     up.add_argument(
         "--recreate",

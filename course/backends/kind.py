@@ -7,7 +7,8 @@ traffic, Ingresses answer. On top of kind's own cluster the course adds (``clust
 * an Ingress controller (Traefik) on the control-plane node, reached at ``http://localhost/``
   through the host ports that ``cluster.yaml`` maps (other ports when 80 or 443 are taken);
 * cloud-provider-kind, a container beside the nodes that gives ``LoadBalancer`` Services an address;
-* for ``kind-calico``, Calico instead of kindnet, so that NetworkPolicies are enforced.
+* for ``kind-calico``, Calico instead of kindnet. Both enforce NetworkPolicies: kindnet has done so
+  since kind v0.24 (kube-network-policies), so the course needs no Calico for them.
 
 The course never writes ``~/.kube/config``: kind's kubeconfig goes to a throwaway file, and the
 course's own (:func:`course._paths.kubeconfig_path`, context ``k8s-course``) is written from
@@ -39,9 +40,10 @@ from course.backends._interface import CNI_LABEL, Capabilities, Status
 from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig
 from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
 
-KIND = Capabilities(containers=True, network_policy=False, load_balancer=True, ingress=True)
-"""kind with its own CNI (kindnet), which stores NetworkPolicies without enforcing them."""
-KIND_CALICO = replace(KIND, network_policy=True)
+KIND = Capabilities(containers=True, network_policy=True, load_balancer=True, ingress=True)
+"""kind with its own CNI, kindnet, which enforces NetworkPolicies (kube-network-policies, since kind v0.24)."""
+KIND_CALICO = KIND
+"""kind with Calico instead of kindnet: for the course it does what kindnet does (nothing the chapters use is Calico's own)."""
 
 NODES = (f"{CLUSTER_NAME}-control-plane", f"{CLUSTER_NAME}-worker", f"{CLUSTER_NAME}-worker2")
 CONTROL_PLANE = NODES[0]
