@@ -8,6 +8,7 @@ the tests passed, failed or were interrupted. Tests that need no cluster never s
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ TIERS = {
 SELF_STARTING = ("test_cluster_lifecycle.py", "test_sim_etcd_access.py", "test_classroom.py", "test_classroom_jail.py")
 """Modules whose tests start clusters or jailed kernels of their own, without the ``sim_cluster`` fixture."""
 
-SLOW_FIXTURES = ("course_go", "go_from_pypi", "fresh_release")
+SLOW_FIXTURES = ("course_go", "go_from_pypi", "released_course")
 """Fixtures that build with Go, install Go from PyPI, or generate every chapter with nbgrader."""
 
 
@@ -65,6 +66,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="record the golden pictures' inputs from a sim cluster again, then rewrite the pictures",
     )
+
+
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch nbgrader course root with every chapter generated once for the whole session, by one
+    ``nbgrader generate_assignment '*'``: release/<chapter>/ and the gradebook that knows each assignment.
+
+    Tests grade in a copy of it (:func:`copy_of_course`), never in it, so that no test sees another's
+    submissions or grades.
+    """
+    from course._chapters import chapter_ids
+    from course.nbgrader_glue import run_nbgrader, scratch_course
+
+    root = scratch_course(tmp_path_factory.mktemp("released"), chapter_ids())
+    run_nbgrader(root, "generate_assignment", "*", "--force")  # one nbgrader start for every chapter
+    return root
+
+
+def copy_of_course(released: Path, into: Path) -> Path:
+    """A course root of one's own, with every chapter already generated: ``nbgrader_glue.autograde`` and
+    the class grader skip ``generate_assignment`` for a chapter whose release/ folder exists."""
+    shutil.copytree(released, into, dirs_exist_ok=True)
+    return into
 
 
 _FRESH_NAMESPACES: set[str] = set()

@@ -1,9 +1,13 @@
 """Every chapter, graded both ways through ``nbgrader autograde`` on the sim cluster.
 
 For each source notebook in ``autograder/source/``: the solutions earn full marks; the released
-student version earns zero and its visible checks fail; a submission that solves only the first
-exercise earns exactly that exercise's points; and the released notebook in ``notebooks/`` is what
-nbgrader generates from the source today.
+student version earns zero and its visible checks fail; and the released notebook in ``notebooks/``
+is what nbgrader generates from the source today. Partial credit, exercise by exercise, is graded by
+the class grader (``test_classroom_chapters``); re-running the solved notebook, in ``test_reset``,
+before the reset that follows it.
+
+Each chapter is generated once per session (``released_course``), and its two gradings run, two at
+a time, when the first test asks for them (``nbgrader_grades``); each test asserts on the stored result.
 
 Conventions these tests rely on (see AUTHORING.md): graded cells have grade_ids that start with the
 exercise, ``ex1-...``, ``ex2-...``; the first code cell calls ``course.connect("<chapter>")``.
@@ -12,16 +16,19 @@ exercise, ``ex1-...``, ``ex2-...``; the first code cell calls ``course.connect("
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course.nbgrader_glue import autograde, release
+from course.nbgrader_glue import Grades, autograde, release
 
-from .conftest import REPO
+from .background import Ahead, ahead
+from .conftest import REPO, copy_of_course
 
 SOURCES = sorted((REPO / "autograder" / "source").glob("*/*.ipynb"))
 CHAPTERS = [path.parent.name for path in SOURCES]
@@ -43,19 +50,24 @@ def released_of(chapter: str) -> Path:
     return REPO / "notebooks" / f"{chapter}.ipynb"
 
 
-@pytest.fixture(scope="session")
-def fresh_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("release")
-    release(out)
-    return out
+def generated_of(released_course: Path, chapter: str) -> Path:
+    return released_course / "release" / chapter / f"{chapter}.ipynb"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_released_notebook_matches_its_source(chapter: str, fresh_release: Path) -> None:
+def test_released_notebook_matches_its_source(chapter: str, released_course: Path) -> None:
     """notebooks/ must be regenerated (python -m course release) whenever a source changes."""
-    generated = json.loads((fresh_release / f"{chapter}.ipynb").read_text())
+    generated = json.loads(generated_of(released_course, chapter).read_text())
     committed = json.loads(released_of(chapter).read_text())
     assert committed == generated, f"notebooks/{chapter}.ipynb is stale: run python -m course release"
+
+
+def test_course_release_writes_what_nbgrader_generates(released_course: Path, tmp_path: Path) -> None:
+    """``python -m course release`` (:func:`release`) writes each chapter's generated notebook into one folder."""
+    chapter = CHAPTERS[0]
+    assert release(tmp_path, [chapter]) == [tmp_path / f"{chapter}.ipynb"]
+    written = json.loads((tmp_path / f"{chapter}.ipynb").read_text())
+    assert written == json.loads(generated_of(released_course, chapter).read_text()), "release differs from nbgrader"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -145,18 +157,39 @@ def test_every_exercise_has_a_task_a_solution_and_points(chapter: str) -> None:
     assert not problems, f"{chapter} breaks AUTHORING.md's rules for an exercise:\n" + "\n".join(problems)
 
 
-@pytest.mark.usefixtures("sim_cluster")
+VARIANTS = {"solution": source_of, "untouched": released_of}
+"""What each chapter is graded as: the source notebook (every solution), the released one (none)."""
+
+
+Graded = Ahead[tuple[str, str], Grades]
+
+
+@pytest.fixture(scope="module")
+def nbgrader_grades(
+    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Graded]:
+    """Every (chapter, variant) graded once through ``nbgrader autograde``, two at a time (each in a course
+    root and a namespace of its own), all started when the first test asks; a test waits for its own."""
+
+    def grade(key: tuple[str, str]) -> Grades:
+        chapter, variant = key
+        root = copy_of_course(released_course, tmp_path_factory.mktemp(f"{chapter}-{variant}"))
+        return autograde(VARIANTS[variant](chapter), chapter, variant, root)
+
+    with ahead([(chapter, variant) for chapter in CHAPTERS for variant in VARIANTS], grade, ahead=None) as grades:
+        yield grades
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_solutions_earn_full_marks(chapter: str, tmp_path: Path) -> None:
-    grades = autograde(source_of(chapter), chapter, "solution", tmp_path)
+def test_solutions_earn_full_marks(chapter: str, nbgrader_grades: Graded) -> None:
+    grades = nbgrader_grades.result((chapter, "solution"))
     expected = graded_cells(nbformat.read(source_of(chapter), as_version=4))
     assert grades.cells == expected
 
 
-@pytest.mark.usefixtures("sim_cluster")
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_untouched_student_version_earns_zero(chapter: str, tmp_path: Path) -> None:
-    grades = autograde(released_of(chapter), chapter, "untouched", tmp_path)
+def test_untouched_student_version_earns_zero(chapter: str, nbgrader_grades: Graded) -> None:
+    grades = nbgrader_grades.result((chapter, "untouched"))
     assert grades.max_score > 0 and grades.score == 0, grades.cells
     executed = nbformat.read(grades.autograded, as_version=4)
     for cell in executed.cells:
@@ -165,59 +198,22 @@ def test_untouched_student_version_earns_zero(chapter: str, tmp_path: Path) -> N
             assert errors, f"visible check {cell.metadata.nbgrader['grade_id']} did not fail"
 
 
-def solve_only(exercise: str, chapter: str, into: Path) -> Path:
-    """The student version with only ``exercise``'s solution cells filled in from the source."""
-    solutions = {
-        cell.metadata.nbgrader["grade_id"]: cell.source
-        for cell in nbformat.read(source_of(chapter), as_version=4).cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-    notebook = nbformat.read(released_of(chapter), as_version=4)
-    for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id.startswith(f"{exercise}-"):
-            cell.source = "\n".join(
-                line for line in solutions[grade_id].splitlines() if "### BEGIN SOLUTION" not in line
-                and "### END SOLUTION" not in line
-            )
-    path = into / f"{chapter}.ipynb"
-    nbformat.write(notebook, path)
-    return path
-
-
-@pytest.mark.usefixtures("sim_cluster")
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_solving_only_the_first_exercise_earns_exactly_its_points(chapter: str, tmp_path: Path) -> None:
-    submission = solve_only("ex1", chapter, tmp_path)
-    grades = autograde(submission, chapter, "partial", tmp_path / "course")
-    expected = {g: p if g.startswith("ex1-") else 0.0 for g, p in grades.max_cells.items()}
-    assert grades.cells == expected, "solving exercise 1 alone must earn exactly its points"
-    assert grades.score > 0  # and below the maximum unless the chapter has one exercise (then equal to it)
-
-
-def run_solutions(chapter: str) -> list[str]:
+def run_solutions(chapter: str, env: Mapping[str, str] | None = None) -> list[str]:
     """Run the source notebook top to bottom, as a learner who solved everything; return the grade_ids
-    of the checks that failed. The kernel works in the namespace the environment names
+    of the checks that failed. The kernel works in the namespace its environment names
     (``K8S_COURSE_NAMESPACE``), without a reset: what an earlier run left there stays."""
-    return failed_checks(nbformat.read(source_of(chapter), as_version=4))
+    return failed_checks(nbformat.read(source_of(chapter), as_version=4), env)
 
 
-def failed_checks(notebook: nbformat.NotebookNode) -> list[str]:
-    """Run ``notebook`` top to bottom in a new kernel; return the grade_ids of the checks that failed."""
-    executed = NotebookClient(notebook, timeout=120, allow_errors=True).execute()
+def failed_checks(notebook: nbformat.NotebookNode, env: Mapping[str, str] | None = None) -> list[str]:
+    """Run ``notebook`` top to bottom in a new kernel whose environment is ``env`` (this process's when
+    None: a thread passes its own rather than change the process's); return the grade_ids of the checks
+    that failed."""
+    kernel_env = dict(os.environ if env is None else env)
+    executed = NotebookClient(notebook, timeout=120, allow_errors=True).execute(env=kernel_env)
     return [
         cell.metadata.nbgrader["grade_id"]
         for cell in executed.cells
         if cell.metadata.get("nbgrader", {}).get("grade")
         and any(output.output_type == "error" for output in cell.outputs)
     ]
-
-
-@pytest.mark.usefixtures("sim_cluster")
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_running_the_solved_notebook_twice_is_safe(chapter: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A learner re-runs cells: the second run of the whole solved notebook still passes every check."""
-    monkeypatch.setenv("K8S_COURSE_NAMESPACE", f"rerun-{chapter}")
-    for run in (1, 2):
-        failures = run_solutions(chapter)
-        assert not failures, f"run {run}: checks failed: {failures}"

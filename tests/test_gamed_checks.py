@@ -22,6 +22,7 @@ from course.classroom._referee import _read_names
 from course.classroom.samples import solve
 from course.grading import autograde
 
+from .conftest import copy_of_course
 from .test_chapters import CHAPTERS, released_of, source_of
 
 MADE_UP_DELETED_POD = """
@@ -106,10 +107,10 @@ def points(cells: dict[str, float], prefix: str) -> float:
     ids=["01-made-up-deleted-pod", "01-older-sibling", "02-apply-and-patch", "02-replace-without-resource-version"],
 )
 def test_a_gamed_exercise_earns_nothing(
-    chapter: str, solved: list[str], answers: dict[str, str], gamed: list[str], tmp_path: Path
+    chapter: str, solved: list[str], answers: dict[str, str], gamed: list[str], tmp_path: Path, released_course: Path
 ) -> None:
     notebook = submission(chapter, solved, dict(answers), tmp_path)
-    grades = autograde(notebook, chapter, "gamer", tmp_path / "course")
+    grades = autograde(notebook, chapter, "gamer", copy_of_course(released_course, tmp_path / "course"))
     assert {exercise: points(grades.cells, exercise) for exercise in gamed} == dict.fromkeys(gamed, 0.0), grades.cells
     for exercise in solved:  # the honest part still earns its points
         assert points(grades.cells, exercise) == points(grades.max_cells, exercise), grades.cells

@@ -11,15 +11,17 @@ connecting again keeps that work, reset with ``python -m course reset <id>``, an
 A chapter with a ``starting-state`` adds its fix to ``FIXES`` (``delete_starting_objects`` will do
 when deleting what the learner was given is test enough).
 
-And for every chapter, the normal flow: run the whole solved notebook, then reset. Whatever the
-solutions made (StatefulSets with claim templates, Jobs, a PersistentVolume, ...), reset converges
-and the starting state is back; for the capstone, grading the solved notebook afterwards (the grader
+And for every chapter, the normal flow: run the whole solved notebook, twice (a learner re-runs
+cells: the second run must pass every check too), then reset. Whatever the solutions made
+(StatefulSets with claim templates, Jobs, a PersistentVolume, ...), reset converges and the starting
+state is back; for the capstone, grading the solved notebook afterwards (the grader
 resets first) still earns every point.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +40,8 @@ from course._resetting import _deletable_kinds, chapter_volume
 from course.cli import main as course_cli
 from course.nbgrader_glue import autograde, sandbox_namespace
 
+from .background import Ahead, ahead
+from .conftest import copy_of_course
 from .test_chapters import graded_cells, run_solutions, source_of
 
 pytestmark = pytest.mark.usefixtures("sim_cluster")
@@ -285,13 +289,36 @@ def learner_rights(cluster: course.Cluster) -> Iterator[None]:
         client.RbacAuthorizationV1Api(cluster.api).delete_namespaced_role_binding(LEARNER, cluster.namespace)
 
 
+Solved = Ahead[str, tuple[str, list[list[str]]]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def solved(sim_cluster: Path) -> Iterator[Solved]:
+    """Each chapter's solved notebook run twice, as a learner who re-runs it does, in a namespace (and
+    chapter volume) no earlier run used: in the background from the module's start, two chapters at a
+    time and at most two ahead of the test that resets them. Gives the student and each run's failed checks."""
+
+    def solve_twice(chapter: str) -> tuple[str, list[list[str]]]:
+        student = f"solved-{uuid.uuid4().hex[:4]}"
+        env = {**os.environ, "K8S_COURSE_NAMESPACE": sandbox_namespace(student, chapter)}
+        return student, [run_solutions(chapter, env) for _run in range(2)]
+
+    with ahead(chapter_ids(), solve_twice) as runs:
+        runs.start()
+        yield runs
+
+
 @pytest.mark.parametrize("chapter", chapter_ids())
-def test_reset_after_solving_the_chapter(chapter: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A learner solves the whole chapter, then resets it: nothing of theirs is left, the start is back."""
-    student = f"solved-{uuid.uuid4().hex[:4]}"  # a namespace (and chapter volume) no earlier run used
+def test_reset_after_solving_the_chapter(
+    chapter: str, solved: Solved, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A learner solves the whole chapter and runs it all again (re-running is safe: every check still
+    passes), then resets it: nothing of theirs is left, the start is back."""
+    student, runs = solved.result(chapter)
     namespace = sandbox_namespace(student, chapter)
     monkeypatch.setenv("K8S_COURSE_NAMESPACE", namespace)
-    assert run_solutions(chapter) == []
+    for run, failures in zip(("first", "second"), runs, strict=True):
+        assert not failures, f"{run} run of the solved notebook: checks failed: {failures}"
 
     def reset_converges(as_learner: bool = False) -> None:
         cluster = course.connect(chapter, quiet=True)
@@ -304,6 +331,7 @@ def test_reset_after_solving_the_chapter(chapter: str, monkeypatch: pytest.Monke
 
     reset_converges()
     if chapter in GRADED_AFTER_RESET:
-        grades = autograde(source_of(chapter), chapter, student, tmp_path)
+        course_root = copy_of_course(request.getfixturevalue("released_course"), tmp_path / "course")
+        grades = autograde(source_of(chapter), chapter, student, course_root)
         assert grades.cells == graded_cells(nbformat.read(source_of(chapter), as_version=4))
         reset_converges(as_learner=True)  # grading left the solved state behind again

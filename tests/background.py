@@ -1,0 +1,58 @@
+"""Run a module's slow, independent pieces of work (grading a chapter, running its solved notebook) two at
+a time in the background, while its tests assert on the results one by one.
+
+Each piece works in a namespace of its own on the session's cluster (a kernel or an ``nbgrader`` process
+does the work; a thread only waits for it), so two of them on 2 cores take little more than one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
+Result = TypeVar("Result")
+
+
+class Ahead(Generic[Key, Result]):
+    """``work(key)`` for every key, in order, at most ``workers`` at a time; a key's work starts when a test
+    asks for a key at most ``ahead - 1`` places before it, so that no more than about ``ahead`` keys' objects
+    are on the cluster at once (``ahead=None``: every key from the first request on)."""
+
+    def __init__(
+        self, pool: ThreadPoolExecutor, keys: list[Key], work: Callable[[Key], Result], ahead: int | None
+    ) -> None:
+        self._pool, self._keys, self._work = pool, keys, work
+        self._ahead = len(keys) if ahead is None else ahead
+        self._started: dict[Key, Future[Result]] = {}
+
+    def start(self, index: int = 0) -> None:
+        """Start the work of the key at ``index`` and of the keys after it that may run ahead (none waits)."""
+        for upcoming in self._keys[: index + self._ahead]:
+            if upcoming not in self._started:
+                self._started[upcoming] = self._pool.submit(self._work, upcoming)
+
+    def result(self, key: Key) -> Result:
+        """What ``work(key)`` returned (its exception raised here), after starting the next keys' work."""
+        self.start(self._keys.index(key))
+        return self._started[key].result()
+
+    def cancel(self) -> None:
+        """Drop the work nobody asked for yet (after a test failed early)."""
+        for future in self._started.values():
+            future.cancel()
+
+
+@contextmanager
+def ahead(
+    keys: list[Key], work: Callable[[Key], Result], ahead: int | None = 2, workers: int = 2
+) -> Iterator[Ahead[Key, Result]]:
+    """An :class:`Ahead` whose threads end (running work finished, waiting work dropped) with the block."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="background") as pool:
+        results = Ahead(pool, keys, work, ahead)
+        try:
+            yield results
+        finally:
+            results.cancel()
