@@ -35,9 +35,12 @@ from typing import Any
 
 import yaml
 
+from course._paths import cache_dir
+from course._toolchain import ensure_binaries, ensure_go
+
 HERE = Path(__file__).resolve().parent
 SETUP = HERE.parent.parent  # cluster-setup/
-CACHE = Path(os.environ.get("K8S_COURSE_CACHE") or Path.home() / ".cache" / "k8s-course")
+CACHE = cache_dir()  # the course's: ~/.cache/k8s-course or $K8S_COURSE_CACHE
 BUILD = CACHE / "kind-build"
 # The private dockerd's socket, pid file and saved host state; its images live in BUILD/docker.
 RUN = Path("/run/k8s-course-kind")
@@ -72,15 +75,14 @@ def file_digest(*paths: Path) -> str:
 def stage_keys(pins: Mapping[str, Any], versions: Mapping[str, Any], go_version: str) -> dict[str, str]:
     """Each stage's cache key: a digest of everything it is built from, including its inputs' keys."""
     kubernetes, kind = versions["kubernetes"], versions["kind"]["version"]
+    modules = [
+        SETUP / "toolchain.yaml",
+        *sorted(SETUP.glob("tools/kubernetes/go.*")),
+        *sorted(SETUP.glob("tools/etcd/go.*")),
+    ]
     keys = {
         "rootfs": digest("rootfs", pins["debian"]),
-        "kubernetes": digest(
-            "kubernetes",
-            kubernetes,
-            go_version,
-            file_digest(SETUP / "toolchain.yaml", *sorted((SETUP / "tools/kubernetes").glob("go.*"))),
-        ),
-        "etcd": digest("etcd", versions["etcd"], go_version, file_digest(*sorted((SETUP / "tools/etcd").glob("go.*")))),
+        "kubernetes": digest("kubernetes", kubernetes, versions["etcd"], go_version, file_digest(*modules)),
         "pause": digest("pause", kubernetes),
     }
     for name, spec in pins["go"].items():
@@ -102,7 +104,7 @@ def stage_keys(pins: Mapping[str, Any], versions: Mapping[str, Any], go_version:
 def program_stage(pins: Mapping[str, Any], program: str) -> str:
     """The stage that builds ``program``, or "" for a file of this folder."""
     if program in NODE_PROGRAMS or program in load_toolchain()["binaries"]:
-        return "etcd" if program == "etcd" else "kubernetes"
+        return "kubernetes"
     if program == "pause":
         return "pause"
     for name, spec in pins["go"].items():
@@ -193,11 +195,11 @@ def partial_dir(final: Path) -> Iterator[Path]:
 # Go
 
 
+@cache
 def go_command() -> str:
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    if not Path(go).exists():
-        raise SystemExit("[kind-build] needs Go (`go` on PATH or /usr/local/go/bin/go)")
-    return go
+    """The Go the course builds the sim backend's binaries with (`python -m course toolchain go` says
+    which), so that Go's build cache serves both builds."""
+    return str(ensure_go().command)
 
 
 def go_env(cgo: bool) -> dict[str, str]:
@@ -253,11 +255,12 @@ def build_go_component(name: str, spec: Mapping[str, Any], key: str) -> Path:
 
 
 def build_kubernetes(versions: Mapping[str, Any], key: str) -> Path:
-    """kubeadm, kubelet, kube-proxy and the sim backend's programs, from the course's tools modules.
+    """kubeadm, kubelet and kube-proxy, plus the sim backend's control plane, kubectl and etcd.
 
-    Programs the sim backend already built for this version (~/.cache/k8s-course/bin/<version>/, same
-    module, same flags) are copied; the rest are built in a copy of cluster-setup/tools/kubernetes (or
-    tools/etcd), with the version stamps of ../../toolchain.yaml (kubeadm compares them).
+    The sim backend's programs come from the course's own toolchain (`python -m course toolchain`:
+    cached in ~/.cache/k8s-course/bin/<version>/, built if missing); kubeadm, kubelet and kube-proxy are
+    built in a copy of cluster-setup/tools/kubernetes with the same version stamps (../../toolchain.yaml;
+    kubeadm compares them), so they match the control plane exactly.
     """
     final = BUILD / "go" / f"kubernetes-{key}"
     if final.exists():
@@ -265,35 +268,15 @@ def build_kubernetes(versions: Mapping[str, Any], key: str) -> Path:
         return final
     toolchain = load_toolchain()
     version = versions["kubernetes"]
-    sim_bin = CACHE / "bin" / version
-    programs = {
-        name: spec["package"] for name, spec in toolchain["binaries"].items() if spec["module"] == "tools/kubernetes"
-    }
-    programs.update(NODE_PROGRAMS)
     minor = version.lstrip("v").split(".")[1]
     ldflags = [flag.format(version=version, minor=minor) for flag in toolchain["ldflags"]["tools/kubernetes"]]
     with timed(f"kubernetes {version}") as disk, partial_dir(final) as out, tempfile.TemporaryDirectory() as tmp:
-        for name in [name for name in programs if (sim_bin / name).exists()]:
-            shutil.copy2(sim_bin / name, out / name)
-            del programs[name]
+        sim_bin = ensure_binaries()
+        for name, spec in toolchain["binaries"].items():
+            if spec["module"] in ("tools/kubernetes", "tools/etcd"):
+                shutil.copy2(sim_bin / name, out / name)
         module = writable_copy(SETUP / "tools/kubernetes", Path(tmp, "kubernetes"))
-        go_build(module, out, programs, ldflags=ldflags, log="kubernetes")
-        disk.append(du(out))
-    return final
-
-
-def build_etcd(versions: Mapping[str, Any], key: str) -> Path:
-    final = BUILD / "go" / f"etcd-{key}"
-    if final.exists():
-        cached("etcd", du(final))
-        return final
-    sim_etcd = CACHE / "bin" / versions["kubernetes"] / "etcd"
-    with timed(f"etcd {versions['etcd']}") as disk, partial_dir(final) as out, tempfile.TemporaryDirectory() as tmp:
-        if sim_etcd.exists():
-            shutil.copy2(sim_etcd, out / "etcd")
-        else:
-            module = writable_copy(SETUP / "tools/etcd", Path(tmp, "etcd"))
-            go_build(module, out, {"etcd": load_toolchain()["binaries"]["etcd"]["package"]}, log="etcd")
+        go_build(module, out, NODE_PROGRAMS, ldflags=ldflags, log="kubernetes")
         disk.append(du(out))
     return final
 
@@ -343,7 +326,9 @@ def daemon_start() -> bool:
             raise SystemExit(f"[kind-build] {program} is missing: apt-get install docker.io iptables debootstrap "
                              "libseccomp-dev")  # fmt: skip
     RUN.mkdir(mode=0o700, exist_ok=True)
-    (RUN / "host-state.json").write_text(json.dumps(host_state()))
+    saved = RUN / "host-state.json"
+    if not saved.exists():  # else a daemon of ours ran and was not stopped: what it found is still in there
+        saved.write_text(json.dumps(host_state()))
     data = BUILD / "docker"
     data.mkdir(parents=True, exist_ok=True)
     log = (BUILD / "logs").joinpath("dockerd.log")
@@ -647,14 +632,13 @@ def build() -> str:
             rootfs_job = pool.submit(build_rootfs, pins["debian"], keys["rootfs"])
             components = {name: build_go_component(name, spec, keys[f"go-{name}"]) for name, spec in pins["go"].items()}
             kubernetes = build_kubernetes(versions, keys["kubernetes"])
-            etcd = build_etcd(versions, keys["etcd"])
             rootfs = rootfs_job.result()
         kubernetes_source = module_source("k8s.io/kubernetes", versions["kubernetes"])
         kind_source = module_source("sigs.k8s.io/kind", versions["kind"]["version"])
         upstream = image_names(pins, versions, kubernetes_source, kind_source)
         pause = build_pause(kubernetes_source, upstream["pause"].rsplit(":", 1)[1], keys["pause"])
 
-        programs: dict[str, Path] = {"pause": pause / "pause", "etcd": etcd / "etcd"}
+        programs: dict[str, Path] = {"pause": pause / "pause"}
         for folder in (kubernetes, *components.values()):
             programs.update({program.name: program for program in folder.iterdir()})
         for spec in pins["images"].values():
