@@ -39,9 +39,9 @@ from course.classroom.grader import ClassReport, grade_class, submitted_students
 from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, read_roster, students_from
 from course.classroom.samples import source_and_released, write_submission
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
-from course.nbgrader_glue import generate_assignment, scratch_course
 
 from .classroom_cases import CASES, CHAPTER, Case
+from .conftest import copy_of_course
 from .processes import wait_until_gone
 
 BYSTANDER = Student("bystander")
@@ -51,12 +51,6 @@ def _nbgrader(root: Path, *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "nbgrader", *args], cwd=root, check=True, capture_output=True, stdin=subprocess.DEVNULL
     )
-
-
-def _course(into: Path) -> Path:
-    root = scratch_course(into, [CHAPTER])
-    generate_assignment(root, CHAPTER)
-    return root
 
 
 def _submit(root: Path, student: str, case: Case, where: dict[str, str]) -> None:
@@ -376,10 +370,12 @@ def bystander(sim_cluster: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def graded(sim_cluster: Path, bystander: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> ClassReport:
+def graded(
+    sim_cluster: Path, bystander: dict[str, str], released_course: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ClassReport:
     import os
 
-    root = _course(tmp_path_factory.mktemp("class"))
+    root = copy_of_course(released_course, tmp_path_factory.mktemp("class"))
     where = {
         "bystander": BYSTANDER.namespace(CHAPTER),
         "admin_kubeconfig": str(sim_cluster),
@@ -473,9 +469,11 @@ def _cell_scores(root: Path) -> dict[str, dict[str, float]]:
         }
 
 
-def test_class_grades_equal_plain_nbgrader(graded: ClassReport, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_class_grades_equal_plain_nbgrader(
+    graded: ClassReport, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Honest work earns exactly what ``nbgrader autograde`` gives it; the tamperer fools only nbgrader."""
-    root = _course(tmp_path_factory.mktemp("serial"))
+    root = copy_of_course(released_course, tmp_path_factory.mktemp("serial"))
     honest = [case for case in CASES if case.name in ("solved", "partial", "untouched")]
     tamper = next(case for case in CASES if case.name == "tampers-with-checks")
     for case in [*honest, tamper]:
@@ -554,9 +552,9 @@ def test_a_jailed_process_dies_with_its_waiter(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("sim_cluster")
 def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
-    tmp_path_factory: pytest.TempPathFactory,
+    released_course: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    root = _course(tmp_path_factory.mktemp("timeout"))
+    root = copy_of_course(released_course, tmp_path_factory.mktemp("timeout"))
     loop = next(case for case in CASES if case.name == "loops-forever")
     for name, case in (("stuck", loop), ("finished", CASES[0])):
         _submit(root, name, case, {})
@@ -572,12 +570,12 @@ def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
 
 @pytest.mark.usefixtures("sim_cluster")
 def test_unusable_submissions_are_rows_and_stripped_sandboxes_are_repaired(
-    tmp_path_factory: pytest.TempPathFactory,
+    released_course: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Ids differing only by case and punctuation, an unreadable folder, an unknown id and an id that
     is no folder name: the class is graded, each of those gets an error row, and a sandbox a reset
     with admin rights stripped is applied again before its student is graded."""
-    root = _course(tmp_path_factory.mktemp("unusable"))
+    root = copy_of_course(released_course, tmp_path_factory.mktemp("unusable"))
     for name in ("Kim.Min", "kim-min"):
         _submit(root, name, CASES[0], {})
     locked = root / "submitted" / "locked" / CHAPTER

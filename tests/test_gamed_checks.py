@@ -10,6 +10,7 @@ with expected and found, never with a ``NameError``.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ import course
 from course.checks import CheckFailed
 from course.classroom._referee import _read_names
 from course.classroom.samples import solve
-from course.grading import autograde
+from course.grading import Grades, autograde
 
+from .background import Ahead, ahead
 from .conftest import copy_of_course
 from .test_chapters import CHAPTERS, released_of, source_of
 
@@ -90,27 +92,44 @@ def points(cells: dict[str, float], prefix: str) -> float:
     return float(sum(p for grade_id, p in cells.items() if f"{grade_id}-".startswith(f"{prefix}-")))
 
 
-@pytest.mark.usefixtures("sim_cluster")
-@pytest.mark.parametrize(
-    ("chapter", "solved", "answers", "gamed"),
-    [
-        ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": MADE_UP_DELETED_POD}, ["ex2"]),
-        ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": OLDER_SIBLING}, ["ex2-check-replacement"]),
-        (
-            "02-control-plane",
-            [],
-            {"ex1-post-front-door": APPLIED_NOT_POSTED, "ex2-replace-settings": PATCHED_NOT_REPLACED},
-            ["ex1", "ex2"],
-        ),
-        ("02-control-plane", [], {"ex2-replace-settings": REPLACED_WITHOUT_VERSION}, ["ex2"]),
-    ],
-    ids=["01-made-up-deleted-pod", "01-older-sibling", "02-apply-and-patch", "02-replace-without-resource-version"],
-)
-def test_a_gamed_exercise_earns_nothing(
-    chapter: str, solved: list[str], answers: dict[str, str], gamed: list[str], tmp_path: Path, released_course: Path
-) -> None:
-    notebook = submission(chapter, solved, dict(answers), tmp_path)
-    grades = autograde(notebook, chapter, "gamer", copy_of_course(released_course, tmp_path / "course"))
+GAMES: dict[str, tuple[str, list[str], dict[str, str], list[str]]] = {
+    "01-made-up-deleted-pod": ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": MADE_UP_DELETED_POD}, ["ex2"]),
+    "01-older-sibling": ("01-why-kubernetes", ["ex1"], {"ex2-replace-a-pod": OLDER_SIBLING}, ["ex2-check-replacement"]),
+    "02-apply-and-patch": (
+        "02-control-plane",
+        [],
+        {"ex1-post-front-door": APPLIED_NOT_POSTED, "ex2-replace-settings": PATCHED_NOT_REPLACED},
+        ["ex1", "ex2"],
+    ),
+    "02-replace-without-resource-version": (
+        "02-control-plane", [], {"ex2-replace-settings": REPLACED_WITHOUT_VERSION}, ["ex2"]
+    ),
+}
+"""Each gamed submission: its chapter, the exercises solved honestly, the gaming answers (by grade_id),
+and the exercises or cells that must earn nothing."""
+
+
+@pytest.fixture(scope="module")
+def gamed_grades(
+    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Ahead[str, Grades]]:
+    """Each submission of ``GAMES`` graded once through ``nbgrader autograde``, two at a time, each as a
+    student of its own (so in a namespace of its own)."""
+
+    def grade(name: str) -> Grades:
+        chapter, solved, answers, _gamed = GAMES[name]
+        into = tmp_path_factory.mktemp(name)
+        notebook = submission(chapter, solved, dict(answers), into)
+        return autograde(notebook, chapter, f"gamer-{name}", copy_of_course(released_course, into / "course"))
+
+    with ahead(list(GAMES), grade, ahead=None) as grades:
+        yield grades
+
+
+@pytest.mark.parametrize("name", list(GAMES))
+def test_a_gamed_exercise_earns_nothing(name: str, gamed_grades: Ahead[str, Grades]) -> None:
+    _chapter, solved, _answers, gamed = GAMES[name]
+    grades = gamed_grades.result(name)
     assert {exercise: points(grades.cells, exercise) for exercise in gamed} == dict.fromkeys(gamed, 0.0), grades.cells
     for exercise in solved:  # the honest part still earns its points
         assert points(grades.cells, exercise) == points(grades.max_cells, exercise), grades.cells
