@@ -43,7 +43,8 @@ from course.backends.engine import Container, Engine, EngineError, EngineProbe, 
 KIND = Capabilities(containers=True, network_policy=True, load_balancer=True, ingress=True)
 """kind with its own CNI, kindnet, which enforces NetworkPolicies (kube-network-policies, since kind v0.24)."""
 KIND_CALICO = KIND
-"""kind with Calico instead of kindnet: for the course it does what kindnet does (nothing the chapters use is Calico's own)."""
+"""kind with Calico instead of kindnet: for the course it does what kindnet does (the chapters use nothing
+of Calico's own)."""
 
 NODES = (f"{CLUSTER_NAME}-control-plane", f"{CLUSTER_NAME}-worker", f"{CLUSTER_NAME}-worker2")
 CONTROL_PLANE = NODES[0]
