@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from course.classroom.roster import students_from
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
