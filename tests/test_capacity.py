@@ -64,6 +64,9 @@ def test_the_sizing_line_says_when_a_class_does_not_fit() -> None:
     assert "add workers, lower the quota in course/classroom/sandbox.yaml" in line
     roomy = {resource: amount * 40 for resource, amount in each.items()}
     assert ClassFit(30, 9, each, roomy, 3).line().startswith("Capacity: room for 40 students")
+    assert ClassFit(0, 0, dict.fromkeys(each, Decimal(0)), workers, 3).line() == (
+        "Capacity: no student has a sandbox on this cluster yet."
+    )
 
 
 def test_the_quota_refuses_a_pod_beyond_the_students_bound(sim_cluster: Path, tmp_path: Path) -> None:

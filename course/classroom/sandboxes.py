@@ -371,6 +371,8 @@ class ClassFit:
 
     def line(self) -> str:
         """One line for the instructor: the room, the class, and what to do when it does not fit."""
+        if not self.students:
+            return "Capacity: no student has a sandbox on this cluster yet."
         each = ", ".join(_amount(r, self.per_student[r]) for r in SIZED)
         total = ", ".join(_amount(r, self.workers[r]) for r in SIZED)
         room = (
