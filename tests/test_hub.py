@@ -171,6 +171,7 @@ def test_the_spawn_hook_gives_a_student_a_private_home_their_kubeconfig_and_the_
     assert spawner.environment["K8S_COURSE_LEARNER"] == "ada"
     assert spawner.environment["JUPYTER_CONFIG_PATH"].endswith("course/jupyter/learner")
     assert spawner.environment["K8S_COURSE_CACHE"]
+    assert spawner.environment["K8S_COURSE_REPO"] == str(REPO)  # a wheel has no cluster-setup/versions.yaml
 
     with pytest.raises(CourseError, match="No kubeconfig for bob"):
         config.Spawner.pre_spawn_hook(SimpleNamespace(user=SimpleNamespace(name="bob"), environment={}))

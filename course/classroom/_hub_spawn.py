@@ -12,7 +12,7 @@ server starts, as root, the hook
 * sets the server's environment (:meth:`HubData.environment`): ``K8S_COURSE_KUBECONFIG``,
   ``K8S_COURSE_LEARNER``, the shared binary cache ``K8S_COURSE_CACHE``, and the learner's JupyterLab
   settings (nbgrader's instructor panels off) or the instructor's (with the private course root, so
-  the formgrader finds it).
+  the formgrader finds it), and ``K8S_COURSE_REPO``, the checkout with the course's versions.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class HubData:
 
     python: str
     """The course environment's Python: it runs every user's server (``jupyterhub.singleuser``)."""
+    repo: str
+    """The checkout the course's versions and cluster configs come from (``K8S_COURSE_REPO``): a wheel
+    holds the package only. Its ``autograder/`` must be closed to students (``class hub-config`` says)."""
     cache: str
     """The shared binary cache (``K8S_COURSE_CACHE``): the course's kubectl for every user."""
     kubeconfigs: str
@@ -71,6 +74,7 @@ class HubData:
         """The variables a user's server starts with (``kubeconfig``: the copy in their home, if any)."""
         environment = {
             "K8S_COURSE_CACHE": self.cache,
+            "K8S_COURSE_REPO": self.repo,
             "PATH": os.pathsep.join([str(Path(self.python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         }
         if user == self.instructor:

@@ -35,6 +35,7 @@ from kubernetes.client.exceptions import ApiException
 from course._chapters import chapter_ids
 from course._errors import CourseError
 from course._paths import kubeconfig_path, repo_root
+from course._pins import load_pins
 from course._toolchain import load_toolchain
 from course.classroom._hub_spawn import HUB_DATA, KUBECONFIG_IN_HOME, HubData
 from course.classroom.roster import Student
@@ -79,13 +80,21 @@ class ProbeRequest:
 
 def run_probes(request: ProbeRequest) -> list[Check]:
     """Try everything in ``request`` as whoever runs this process."""
-    checks = [Check("the course's Python", True, True, sys.executable), _kubectl(request.kubectl)]
+    checks = [Check("the course's Python", True, True, sys.executable), _versions(), _kubectl(request.kubectl)]
     api = config.new_client_from_config(config_file=request.kubeconfig)  # type: ignore[no-untyped-call]
     checks += [_namespace(api, namespace, expected) for namespace, expected in request.namespaces.items()]
     checks += [_path(Path(path), expected) for path, expected in request.paths.items()]
     if request.etcd:
         checks += [_etcd(address) for address in etcd_addresses()] or [Check("etcd", False, None, "none runs here")]
     return checks
+
+
+def _versions() -> Check:
+    """The course's pinned versions, which ``course.connect`` reads first (a wheel alone has none)."""
+    try:
+        return Check("the course's versions", True, True, f"Kubernetes {load_pins().kubernetes}")
+    except (OSError, CourseError) as problem:
+        return Check("the course's versions", True, False, str(problem).splitlines()[0])
 
 
 def _kubectl(path: str) -> Check:

@@ -56,6 +56,7 @@ class HubPlan:
         """The class as the hub reads it (``k8s-course-hub.json``)."""
         return HubData(
             python=sys.executable,
+            repo=str(repo_root()),
             cache=str(cache_dir()),
             kubeconfigs=str(self.kubeconfigs),
             students={student.id: f"{student.file_name}.kubeconfig" for student in self.students},
@@ -189,6 +190,7 @@ def shared_problems(data: HubData, checkout_root: Path | None = None) -> list[st
             "export K8S_COURSE_CACHE=/opt/k8s-course/cache, run python -m course toolchain, then this again",
         ),
         ("the course package", Path(__file__).resolve().parent, environment),
+        ("the course's versions (cluster-setup/)", Path(data.repo) / "cluster-setup", environment),
     ]:
         closed = closed_to_others(path)
         if closed is not None:
