@@ -316,3 +316,18 @@ def test_the_wheel_students_install_holds_no_answers(tmp_path: Path) -> None:
 def test_the_examples_in_the_docstrings_hold(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_doctor_says_in_one_line_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as root the doctor reads the hub's data file")
+    plan = _plan(tmp_path)
+    assert main(["class", "doctor", "--student", "ada", "--hub-dir", str(plan.hub_dir)]) == 1
+    assert capsys.readouterr().err == (
+        f"ERROR: No {plan.hub_dir / HUB_DATA}: run python -m course class hub-config first.\n"
+    )
+    hub.write_hub_config(plan)
+    assert main(["class", "doctor", "--student", "zed", "--hub-dir", str(plan.hub_dir)]) == 1
+    assert capsys.readouterr().err == (
+        "ERROR: zed is not on the hub's roster: run class hub-config with a roster with them.\n"
+    )
