@@ -331,3 +331,20 @@ def test_the_doctor_says_in_one_line_what_is_missing(tmp_path: Path, capsys: pyt
     assert capsys.readouterr().err == (
         "ERROR: zed is not on the hub's roster: run class hub-config with a roster with them.\n"
     )
+
+
+def test_hub_config_without_the_rights_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refused(plan: hub.HubPlan) -> None:
+        raise PermissionError(13, "Permission denied", str(plan.hub_dir))
+
+    monkeypatch.setattr(hub, "write_hub_config", refused)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("ada\n")
+    hub_dir = tmp_path / "etc"
+    command = ["class", "hub-config", "--roster", str(roster), "--instructor", ME.pw_name, "--hub-dir", str(hub_dir)]
+    assert main(command) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"ERROR: No permission to change {hub_dir}: run class hub-config as root."
+    )

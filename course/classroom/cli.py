@@ -215,16 +215,21 @@ def _hub_config(args: argparse.Namespace) -> int:
     from course.classroom import hub
 
     plan = _hub_plan(args)
-    with step(f"Writing {plan.hub_dir / 'jupyterhub_config.py'} for {len(plan.students)} students"):
-        data = hub.write_hub_config(plan)
-    with step(f"Writing {plan.jupyter_dir / 'nbgrader_config.py'} (the exchange for every user)"):
-        hub.write_nbgrader_config(plan)
-    with step(f"Making the exchange {plan.exchange} (every user may write)"):
-        hub.make_exchange(plan)
-    with step(f"Making {plan.instructor}'s private course root {plan.instructor_root} (0700)"):
-        hub.make_instructor_root(plan, args.course_root)
-    with step("Copying kubeconfigs into the students' homes (0600)"):
-        copies = hub.copy_kubeconfigs(data)
+    try:
+        with step(f"Writing {plan.hub_dir / 'jupyterhub_config.py'} for {len(plan.students)} students"):
+            data = hub.write_hub_config(plan)
+        with step(f"Writing {plan.jupyter_dir / 'nbgrader_config.py'} (the exchange for every user)"):
+            hub.write_nbgrader_config(plan)
+        with step(f"Making the exchange {plan.exchange} (every user may write)"):
+            hub.make_exchange(plan)
+        with step(f"Making {plan.instructor}'s private course root {plan.instructor_root} (0700)"):
+            hub.make_instructor_root(plan, args.course_root)
+        with step("Copying kubeconfigs into the students' homes (0600)"):
+            copies = hub.copy_kubeconfigs(data)
+    except PermissionError as refused:
+        from course._errors import CourseError
+
+        raise CourseError(f"No permission to change {refused.filename}: run class hub-config as root.") from None
     say(f"Kubeconfigs copied for {len(copies.copied)} of {len(plan.students)} students.")
     if copies.no_account:
         say(f" ✗ no Unix user yet (useradd -m ID): {', '.join(copies.no_account)}")
