@@ -8,6 +8,7 @@ chapter uses must exist. The others watch the states appear on a live sim cluste
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -91,7 +92,7 @@ def _images_in(value: Any) -> Iterator[str]:
                 yield item
             else:
                 yield from _images_in(item)
-    elif isinstance(value, list):
+    elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _images_in(item)
 
@@ -99,9 +100,11 @@ def _images_in(value: Any) -> Iterator[str]:
 def _chapter_images() -> set[str]:
     """Every image of a chapter's starting state, and every `image:` written in its source notebook."""
     images = {image for chapter in chapter_ids() for image in _images_in(load_chapter(chapter).starting_state)}
-    written = re.compile(r"""["']?image["']?\s*[:=]\s*["']?([A-Za-z0-9][\w./:@-]*)""")
+    # `image: x` as a YAML key (block or flow style) or `"image": "x"` in a dict.
+    written = re.compile(r"""(?:^[ \t]*(?:-[ \t]*)?|[{,][ \t]*)["']?image["']?:[ \t]*["']?([\w./:@-]+)""", re.MULTILINE)
     for notebook in Path(repo_root() / "autograder" / "source").glob("*/*.ipynb"):
-        images.update(written.findall(notebook.read_text()))
+        for cell in json.loads(notebook.read_text())["cells"]:
+            images.update(written.findall("".join(cell["source"])))
     return images
 
 
