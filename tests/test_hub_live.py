@@ -234,6 +234,7 @@ def test_a_student_spawned_by_the_hub_gets_their_kubeconfig_and_reaches_only_the
         )
         assert environment["K8S_COURSE_KUBECONFIG"] == str(copied)
         assert environment["K8S_COURSE_LEARNER"] == "hub-ada"
+        assert environment["JUPYTER_CONFIG_PATH"] == data.learner_settings  # no Formgrader, no Create Assignment
 
         checks = {check.what: check for check in doctor.examine("hub-ada", data)}
         wrong = [check.line() for check in checks.values() if not check.ok]
