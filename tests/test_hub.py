@@ -16,8 +16,9 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -348,3 +349,49 @@ def test_hub_config_without_the_rights_says_so_in_one_line(
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"ERROR: No permission to change {hub_dir}: run class hub-config as root."
     )
+
+
+def _refused(request: Callable[[], object], seconds: float = 30) -> int:
+    """The status the API server refuses ``request`` with, once it does (it trusts a token it has just
+    accepted for ten more seconds)."""
+    from kubernetes.client.exceptions import ApiException
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            request()
+        except ApiException as error:
+            return int(error.status)
+        time.sleep(1)
+    raise AssertionError(f"still accepted after {seconds:.0f}s")
+
+
+def test_after_revoke_and_create_a_running_notebooks_client_works_once_hub_config_copies_again(
+    sim_cluster: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The README's rotation, against the API server: 401 between ``revoke`` and the copy, then the
+    same client (a notebook's ``cluster``, made before) works with the new token, no restart."""
+    from kubernetes import client
+
+    from course.classroom.sandboxes import revoke_sessions
+
+    student = Student("doc-cy")
+    home = tmp_path / "home"
+    home.mkdir()
+    owner = _account(student.id, home)
+    try:
+        first = create_sandboxes([student], [CHAPTER], tmp_path / "first").kubeconfigs[student.id]
+        installed = install_kubeconfig(first, owner)
+        monkeypatch.setenv("K8S_COURSE_KUBECONFIG", str(installed))
+        pods = client.CoreV1Api(api_client())
+        pods.list_namespaced_pod(student.namespace(CHAPTER))
+        with monkeypatch.context() as admin:  # revoke and create need the instructor's rights
+            admin.delenv("K8S_COURSE_KUBECONFIG")
+            revoke_sessions([student])
+            second = create_sandboxes([student], [CHAPTER], tmp_path / "second").kubeconfigs[student.id]
+        assert _refused(lambda: pods.list_namespaced_pod(student.namespace(CHAPTER))) == 401
+        install_kubeconfig(second, owner)
+        pods.list_namespaced_pod(student.namespace(CHAPTER))
+    finally:
+        monkeypatch.delenv("K8S_COURSE_KUBECONFIG", raising=False)
+        delete_sandboxes([student], None)
