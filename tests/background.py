@@ -7,10 +7,13 @@ does the work; a thread only waits for it), so two of them on 2 cores take littl
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import pytest
 
 Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
@@ -56,3 +59,18 @@ def ahead(
             yield results
         finally:
             results.cancel()
+
+
+def selected(request: pytest.FixtureRequest, argname: str) -> list[Any]:
+    """The values of the parameter ``argname`` of the tests in ``request``'s module that ask for its fixture
+    by name and that this session runs (after ``-k`` and the like), in order, once each: so that
+    ``pytest -k 03-nodes`` does the work of that chapter only."""
+    values: list[Any] = []
+    for item in request.session.items:
+        if not isinstance(item, pytest.Function) or item.module is not request.module:
+            continue
+        asks = request.fixturename in inspect.signature(item.function).parameters
+        value = item.callspec.params.get(argname) if hasattr(item, "callspec") else None
+        if asks and value is not None and value not in values:
+            values.append(value)
+    return values

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .background import Ahead, ahead
+from .background import Ahead, ahead, selected
 from .test_chapters import failed_checks, source_of
 
 REWRITES: dict[str, list[tuple[str, str]]] = {
@@ -80,7 +80,7 @@ def rewritten(chapter: str) -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def rewritten_runs(sim_cluster: Path) -> Iterator[Ahead[str, list[str]]]:
+def rewritten_runs(sim_cluster: Path, request: pytest.FixtureRequest) -> Iterator[Ahead[str, list[str]]]:
     """Each rewritten notebook run once, two at a time, each from its chapter's starting state in a
     namespace of its own; gives the checks that failed."""
 
@@ -88,7 +88,7 @@ def rewritten_runs(sim_cluster: Path) -> Iterator[Ahead[str, list[str]]]:
         environment = {"K8S_COURSE_NAMESPACE": f"rewritten-{chapter}", "K8S_COURSE_FRESH": "1"}
         return failed_checks(rewritten(chapter), {**os.environ, **environment})
 
-    with ahead(sorted(REWRITES), run, ahead=None) as runs:
+    with ahead(selected(request, "chapter"), run, ahead=None) as runs:
         yield runs
 
 

@@ -23,7 +23,7 @@ from course.classroom._referee import _read_names
 from course.classroom.samples import solve
 from course.grading import Grades, autograde
 
-from .background import Ahead, ahead
+from .background import Ahead, ahead, selected
 from .conftest import copy_of_course
 from .test_chapters import CHAPTERS, released_of, source_of
 
@@ -111,7 +111,7 @@ and the exercises or cells that must earn nothing."""
 
 @pytest.fixture(scope="module")
 def gamed_grades(
-    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Ahead[str, Grades]]:
     """Each submission of ``GAMES`` graded once through ``nbgrader autograde``, two at a time, each as a
     student of its own (so in a namespace of its own)."""
@@ -122,7 +122,7 @@ def gamed_grades(
         notebook = submission(chapter, solved, dict(answers), into)
         return autograde(notebook, chapter, f"gamer-{name}", copy_of_course(released_course, into / "course"))
 
-    with ahead(list(GAMES), grade, ahead=None) as grades:
+    with ahead(selected(request, "name"), grade, ahead=None) as grades:
         yield grades
 
 

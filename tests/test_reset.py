@@ -40,7 +40,7 @@ from course._resetting import _deletable_kinds, chapter_volume
 from course.cli import main as course_cli
 from course.nbgrader_glue import autograde, sandbox_namespace
 
-from .background import Ahead, ahead
+from .background import Ahead, ahead, selected
 from .conftest import copy_of_course
 from .test_chapters import graded_cells, run_solutions, source_of
 
@@ -293,7 +293,7 @@ Solved = Ahead[str, tuple[str, list[list[str]]]]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def solved(sim_cluster: Path) -> Iterator[Solved]:
+def solved(sim_cluster: Path, request: pytest.FixtureRequest) -> Iterator[Solved]:
     """Each chapter's solved notebook run twice, as a learner who re-runs it does, in a namespace (and
     chapter volume) no earlier run used: in the background from the module's start, two chapters at a
     time and at most two ahead of the test that resets them. Gives the student and each run's failed checks."""
@@ -303,7 +303,7 @@ def solved(sim_cluster: Path) -> Iterator[Solved]:
         env = {**os.environ, "K8S_COURSE_NAMESPACE": sandbox_namespace(student, chapter)}
         return student, [run_solutions(chapter, env) for _run in range(2)]
 
-    with ahead(chapter_ids(), solve_twice) as runs:
+    with ahead(selected(request, "chapter"), solve_twice) as runs:
         runs.start()
         yield runs
 
