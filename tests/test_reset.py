@@ -96,7 +96,7 @@ def fix_04_workloads(cluster: course.Cluster) -> None:
 
 
 def fix_04b_more_workloads(cluster: course.Cluster) -> None:
-    """Exercise 2: node-agent on every node; exercise 3: report created again with 512Mi and completed."""
+    """Exercise 2: node-agent on every node; exercise 3: report created again for Linux nodes and completed."""
     cluster.apps.patch_namespaced_daemon_set(
         "node-agent",
         cluster.namespace,
@@ -109,11 +109,9 @@ def fix_04b_more_workloads(cluster: course.Cluster) -> None:
     report = next(obj for obj in starting if obj["metadata"]["name"] == "report")
     cluster.batch.delete_namespaced_job("report", cluster.namespace, propagation_policy="Foreground")
     cluster.wait_for("Job", "report", "deleted", timeout=30)
-    container = report["spec"]["template"]["spec"]["containers"][0]
-    fixed_container = {**container, "resources": {"requests": {"memory": "512Mi"}}}
     template = report["spec"]["template"]
     cluster.apply({**report, "spec": {**report["spec"], "template": {
-        **template, "spec": {**template["spec"], "containers": [fixed_container]}}}})
+        **template, "spec": {**template["spec"], "nodeSelector": {"kubernetes.io/os": "linux"}}}}})
     cluster.wait_for("Job", "report", "Complete", timeout=30)
 
 
