@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -74,3 +76,15 @@ def listening_addresses(executables_in: Path) -> list[tuple[str, str]]:
                 if fields[3] == "0A" and fields[9] in owners:  # 0A: LISTEN
                     found.append((owners[fields[9]], _address(fields[1])))
     return found
+
+
+@contextlib.contextmanager
+def unix_users(names: list[str]) -> Iterator[list[str]]:
+    """Real Unix users with homes and groups of their own, removed (homes included) whatever happens."""
+    try:
+        for name in names:
+            subprocess.run(["useradd", "--create-home", "--user-group", name], check=True, capture_output=True)
+        yield names
+    finally:
+        for name in names:
+            subprocess.run(["userdel", "--remove", name], capture_output=True)

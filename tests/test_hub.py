@@ -36,6 +36,8 @@ from course.classroom.roster import Student
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
 from course.cli import main
 
+from .processes import unix_users as made_unix_users
+
 REPO = Path(__file__).resolve().parent.parent
 CHAPTER = "00-setup"
 ME = pwd.getpwuid(os.getuid())
@@ -262,14 +264,8 @@ def unix_users() -> Iterator[list[str]]:
     """Two real Unix users with homes, removed afterwards whatever happens."""
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         pytest.skip("needs root and useradd to make Unix users")
-    names = ["doc-ada", "doc-bob"]
-    try:
-        for name in names:
-            subprocess.run(["useradd", "--create-home", "--user-group", name], check=True, capture_output=True)
+    with made_unix_users(["doc-ada", "doc-bob"]) as names:
         yield names
-    finally:
-        for name in names:
-            subprocess.run(["userdel", "--remove", name], capture_output=True)
 
 
 @pytest.mark.slow

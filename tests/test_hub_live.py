@@ -35,6 +35,8 @@ from course.classroom._hub_spawn import HUB_DATA, KUBECONFIG_IN_HOME, HubData
 from course.classroom.roster import Student
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
 
+from .processes import unix_users
+
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("sim_cluster")]
 
 STUDENTS = ("hub-ada", "hub-bob")
@@ -72,14 +74,8 @@ def folder() -> Iterator[Path]:
 
 @pytest.fixture
 def users() -> Iterator[list[str]]:
-    names = [*STUDENTS, INSTRUCTOR]
-    try:
-        for name in names:
-            subprocess.run(["useradd", "--create-home", "--user-group", name], check=True, capture_output=True)
+    with unix_users([*STUDENTS, INSTRUCTOR]) as names:
         yield names
-    finally:
-        for name in names:
-            subprocess.run(["userdel", "--remove", name], capture_output=True)
 
 
 @pytest.fixture
