@@ -565,33 +565,37 @@ def qualify_names(archive: Path, images: list[str]) -> None:
     """Write ``images``' full names into a `docker save` archive, which holds them in Docker's short form.
 
     Docker saves docker.io/kindest/kindnetd:<tag> as kindest/kindnetd:<tag>; kind compares the archive's
-    names with the full names its manifests use, and would try to fetch every image that differs.
+    names with the full names its manifests use, and would try to fetch every image that differs. kind
+    also reads only the first of the archive's `manifest.json` and `repositories`, and from manifest.json
+    only the first image: so `repositories`, which names them all, goes first.
     """
     short = {re.sub(r"^docker\.io/(library/)?", "", image): image for image in images}
     rewritten = archive.with_suffix(".partial")
     with tarfile.open(archive) as source, tarfile.open(rewritten, "w") as target:
+        manifest_member, manifest = None, None
         for member in source:
             content = source.extractfile(member) if member.isfile() else None
             if member.name == "manifest.json" and content:
-                manifest = json.load(content)
-                for entry in manifest:
-                    entry["RepoTags"] = [short.get(tag, tag) for tag in entry.get("RepoTags") or []]
-                content = io.BytesIO(json.dumps(manifest).encode())
-                member.size = len(content.getvalue())
-            elif member.name == "repositories" and content:
+                manifest_member, manifest = member, json.load(content)
+                continue
+            if member.name == "repositories" and content:
                 repositories = json.load(content)
                 full = {name.rsplit(":", 1)[0]: image.rsplit(":", 1)[0] for name, image in short.items()}
-                content = io.BytesIO(
-                    json.dumps({full.get(repo, repo): tags for repo, tags in repositories.items()}).encode()
-                )
-                member.size = len(content.getvalue())
+                data = json.dumps({full.get(repo, repo): tags for repo, tags in repositories.items()}).encode()
+                content, member.size = io.BytesIO(data), len(data)
             target.addfile(member, content)
+        if manifest_member and manifest is not None:
+            for entry in manifest:
+                entry["RepoTags"] = [short.get(tag, tag) for tag in entry.get("RepoTags") or []]
+            data = json.dumps(manifest).encode()
+            manifest_member.size = len(data)
+            target.addfile(manifest_member, io.BytesIO(data))
     rewritten.rename(archive)
 
 
 def kind_binary(version: str) -> Path:
-    """The kind the course caches (~/.cache/k8s-course/bin/kind-<version>); built from the proxy if absent."""
-    binary = CACHE / "bin" / f"kind-{version}"
+    """The kind the course caches (~/.cache/k8s-course/bin/kind-<version>/kind); built from the proxy if absent."""
+    binary = CACHE / "bin" / f"kind-{version}" / "kind"
     if not binary.exists():
         with tempfile.TemporaryDirectory() as tmp:
             run(
