@@ -372,7 +372,7 @@ def expect_fields(obj: dict[str, Any], expected: dict[str, Any], hint: str = "")
 
 
 def expect(
-    condition: bool | Callable[[], bool], what: str, expected: Any, found: Any, hint: str = ""
+    condition: bool | Callable[[], bool], what: str, *, expected: Any, found: Any, hint: str = ""
 ) -> None:
     """The general form: fail with ``what``/``expected``/``found``/``hint`` unless ``condition`` holds."""
     holds = condition() if callable(condition) else condition
@@ -741,9 +741,9 @@ def expect_bound_claim(
         (ref.get("namespace"), ref.get("name"), ref.get("uid"))
         == (namespace, name, field(claim, "metadata.uid")),
         f"PersistentVolume {volume_name!r} does not point back at the claim {name!r}.",
-        f"claimRef {namespace}/{name} (uid {field(claim, 'metadata.uid')})",
-        f"claimRef {ref.get('namespace')}/{ref.get('name')} (uid {ref.get('uid')})",
-        hint,
+        expected=f"claimRef {namespace}/{name} (uid {field(claim, 'metadata.uid')})",
+        found=f"claimRef {ref.get('namespace')}/{ref.get('name')} (uid {ref.get('uid')})",
+        hint=hint,
     )
     return claim, volume
 
@@ -985,9 +985,9 @@ def expect_controlled_by(obj: dict[str, Any], kind: str, name: str, namespace: s
     expect(
         f"{kind}/{name}" in chain,
         f"{obj.get('kind', 'The object')} {meta.get('name', '')!r} is not kept alive by {kind} {name!r}.",
-        f"{kind}/{name} among its controllers",
-        " → ".join(chain) if chain else "no controller: it was made by hand, nothing recreates it",
-        hint,
+        expected=f"{kind}/{name} among its controllers",
+        found=" → ".join(chain) if chain else "no controller: it was made by hand, nothing recreates it",
+        hint=hint,
     )
     return chain
 

@@ -50,7 +50,7 @@ def free_names(source: str) -> list[str]:
     """The names a cell reads without defining them (builtins excluded), in sorted order, and those
     it looks up in ``globals()`` by name (a check does that to tell a missing answer from a wrong one).
 
-    >>> free_names("from course import checks\\nchecks.expect(len(worker_nodes) == 3, 'w', 3, x)")
+    >>> free_names("from course import checks\\nchecks.expect(len(worker_nodes) == 3, 'w', expected=3, found=x)")
     ['worker_nodes', 'x']
     >>> free_names("pod = globals().get('pod')\\nprint(pod, globals()['node'])")
     ['node', 'pod']
