@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -13,6 +15,23 @@ from course._manifests import Manifest, load_objects
 
 FIELD_MANAGER = "k8s-course"
 """The name the API server records as the owner of the fields the learner sets through the course."""
+
+QUOTA_RETRIES = 5
+"""How often an object is sent again when the namespace's ResourceQuota was busy (see :func:`_quota_was_busy`)."""
+
+
+def _quota_was_busy(error: ApiException) -> bool:
+    """A 409 about the namespace's ResourceQuota, not about the object: while many objects of one
+    namespace are created or deleted at once (a crowd of Pods), the API server's quota admission may
+    lose the race to record their usage and give up with "Operation cannot be fulfilled on
+    resourcequotas". Nothing was stored, and sending the same object again is what kubectl's users do."""
+    if error.status != 409:
+        return False
+    try:
+        details = json.loads(error.body or "{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return False
+    return bool(details.get("kind") == "resourcequotas")
 
 
 def apply(manifest: Manifest, namespace: str) -> list[dict[str, Any]]:
@@ -36,11 +55,16 @@ def apply(manifest: Manifest, namespace: str) -> list[dict[str, Any]]:
         if resource.namespaced:
             target_namespace = obj["metadata"].get("namespace") or namespace
             obj = {**obj, "metadata": {**obj["metadata"], "namespace": target_namespace}}
-        try:
-            result = resource.server_side_apply(
-                body=obj, name=name, namespace=target_namespace, field_manager=FIELD_MANAGER, force_conflicts=True
-            )
-        except ApiException as error:
-            raise explain_api_error(error, f"Applying {kind} {name!r}") from None
+        for attempt in range(QUOTA_RETRIES + 1):
+            try:
+                result = resource.server_side_apply(
+                    body=obj, name=name, namespace=target_namespace, field_manager=FIELD_MANAGER, force_conflicts=True
+                )
+                break
+            except ApiException as error:
+                if attempt < QUOTA_RETRIES and _quota_was_busy(error):
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise explain_api_error(error, f"Applying {kind} {name!r}") from None
         applied.append(result.to_dict())
     return applied
