@@ -12,6 +12,7 @@ GradedExecute (course.classroom) in place of ChapterSandbox and Execute below.
 from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
@@ -22,6 +23,7 @@ from nbgrader.preprocessors import (
 )
 
 from course.classroom.exchange import exchange_root
+from course.kind_outputs import ShowKindOutputs
 from course.nbgrader_glue import ChapterSandbox
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
@@ -33,6 +35,10 @@ c.CourseDirectory.course_id = "k8s-course"
 # so the course keeps one here; but a hub's shared exchange (K8S_COURSE_EXCHANGE, or a global
 # /etc/jupyter/nbgrader_config.py as `class hub-config` writes) wins: this file is read last.
 c.Exchange.root = exchange_root(here)
+
+# Under each cell that shows something only on kind, what it printed there (course/kind_outputs.py).
+generate_steps = GenerateAssignment.class_traits()["preprocessors"].default()
+c.GenerateAssignment.preprocessors = [*generate_steps, ShowKindOutputs]
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -11,6 +11,7 @@
     python -m course toolchain pin                          record download checksums (maintainers)
     python -m course release [CHAPTER ...]                  regenerate notebooks/ from autograder/source/
     python -m course new-chapter ID "TITLE"                 a new chapter's skeleton that the tests accept
+    python -m course record-kind-outputs [CHAPTER ...]      on kind: record what kind-only cells print (CI)
     python -m course class sandbox|grade|practice ...       a class on one cluster: course.classroom.cli
 """
 
@@ -129,10 +130,30 @@ def _parser() -> argparse.ArgumentParser:
     new_chapter = commands.add_parser("new-chapter", help="write a new chapter's YAML and source notebook")
     new_chapter.add_argument("id", help="NN-slug, for example 08-security")
     new_chapter.add_argument("title", help='one line, for example "Security"')
+    record = commands.add_parser(
+        "record-kind-outputs", help="on a kind cluster: record what the kind-only cells print, shown on sim"
+    )
+    record.add_argument("chapters", nargs="*", help="only these chapters (default: every chapter that has such cells)")
     from course.classroom.cli import add_parser as add_class_parser
 
     add_class_parser(commands)
     return parser
+
+
+def _record_kind_outputs(chapters: list[str]) -> None:
+    from course.kind_outputs import chapters_with_kind_only_cells, record
+
+    status = get_backend("auto").status()
+    if not (status.running and status.backend.startswith("kind")):
+        raise CourseError(
+            f"Recording needs the kind backend running; found {status.backend if status.running else 'no cluster'}. "
+            "Start it with: python -m course cluster up --backend kind"
+        )
+    for chapter in chapters or chapters_with_kind_only_cells():
+        with step(f"Running {chapter} on kind and recording its kind-only cells"):
+            path = record(chapter)
+        say(f"Wrote {path.relative_to(repo_root())}")
+    say("Next: python -m course release, then commit the recordings with the notebooks.")
 
 
 def _no_answer(error: urllib3.exceptions.HTTPError) -> str:
@@ -172,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with step("Generating the student notebooks with nbgrader"):
                 written = release(repo_root() / "notebooks", args.chapters or None)
             say(f"Wrote {len(written)} notebooks to notebooks/. Commit them together with their sources.")
+        elif args.command == "record-kind-outputs":
+            _record_kind_outputs(args.chapters)
         elif args.command == "new-chapter":
             from course._scaffold import new_chapter
 
