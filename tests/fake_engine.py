@@ -3,7 +3,8 @@
 Two halves share one JSON state file (the containers that "exist"):
 
 * :class:`FakeEngine` answers the engine's HTTP API on a unix socket, as much of it as the course
-  reads: ``/_ping``, ``/containers/json`` and ``/containers/<name>/json``;
+  reads: ``/_ping``, ``/info`` (a cgroup v2 host), ``/containers/json`` and ``/containers/<name>/json``
+  (``/images/<name>/json`` answers 404: the fake engine holds no image);
 * :func:`install_docker_command` writes a ``docker`` command (a small Python script) that records
   each call and answers what kind and the course ask of it; ``rm`` removes containers from the state,
   anything that would create something fails, as an engine without images and networks would.
@@ -65,6 +66,8 @@ class FakeEngine:
                         engine._release.wait(30)  # a hung daemon: accepts, never answers
                         return
                     self._send(200, engine.ping)
+                elif url.path == "/info":
+                    self._send(200, b'{"CgroupVersion": "2"}')
                 elif url.path == "/containers/json":
                     filters = json.loads(urllib.parse.parse_qs(url.query).get("filters", ["{}"])[0])
                     wanted = filters.get("label", [])

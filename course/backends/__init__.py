@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from course.backends._interface import CNI_LABEL, SIM_NODE_ANNOTATION, Backend, Capabilities, Status
+from course.backends._interface import (
+    CNI_LABEL,
+    SIM_NODE_ANNOTATION,
+    Backend,
+    Capabilities,
+    Status,
+    recorded_capabilities,
+)
 from course.backends.engine import find_engine
 from course.backends.kind import KIND, KIND_CALICO, KindBackend
 from course.backends.sim import SimBackend
@@ -74,12 +81,16 @@ def choose_backend() -> tuple[Backend, str]:
 def capabilities_of(nodes: Iterable[Mapping[str, Any]]) -> Capabilities:
     """What the cluster whose Nodes' ``metadata`` (as dicts) are given can do.
 
-    The sim backend's Nodes carry kwok's annotation; the kind backend's carry :data:`CNI_LABEL`. A
-    cluster with neither (a classroom's own cluster) runs containers; nothing else is promised.
+    The sim backend's Nodes carry kwok's annotation; the kind backend's carry :data:`CNI_LABEL`, and
+    ``k8s-course/capabilities`` when ``cluster up`` found an add-on that could not run. A cluster with
+    none of these (a classroom's own cluster) runs containers; nothing else is promised.
     """
     metadata = list(nodes)
     if any((m.get("annotations") or {}).get(SIM_NODE_ANNOTATION) for m in metadata):
         return SimBackend.capabilities
+    recorded = recorded_capabilities(metadata)
+    if recorded is not None:
+        return recorded
     cni = {(m.get("labels") or {}).get(CNI_LABEL) for m in metadata}
     if "calico" in cni:
         return KIND_CALICO

@@ -6,13 +6,17 @@ They live here, below the package and its backends, so that ``kind`` and ``sim``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 CNI_LABEL = "k8s-course/cni"
 """Node label the kind configs set (``kindnet`` or ``calico``): how a notebook tells the variants apart."""
 SIM_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 """Annotation of the Nodes that kwok simulates (sim backend)."""
+CAPABILITIES_ANNOTATION = "k8s-course/capabilities"
+"""Node annotation where ``cluster up`` records what a kind cluster turned out to do, when an add-on could
+not run (no LoadBalancer addresses offline, for one): the names of the true :class:`Capabilities` fields."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,33 @@ class Capabilities:
     """Services of type LoadBalancer get a reachable address."""
     ingress: bool
     """An Ingress controller routes real requests."""
+
+    def as_annotation(self) -> str:
+        """The names of the true fields, comma-separated: the value of :data:`CAPABILITIES_ANNOTATION`.
+
+        >>> Capabilities(containers=True, network_policy=True, load_balancer=False, ingress=True).as_annotation()
+        'containers,network_policy,ingress'
+        """
+        return ",".join(field.name for field in fields(self) if getattr(self, field.name))
+
+    @classmethod
+    def from_annotation(cls, text: str) -> Capabilities:
+        """The capabilities an annotation written by :meth:`as_annotation` names.
+
+        >>> Capabilities.from_annotation("containers,ingress").load_balancer
+        False
+        """
+        named = {name.strip() for name in text.split(",")}
+        return cls(**{field.name: field.name in named for field in fields(cls)})
+
+
+def recorded_capabilities(metadata: Iterable[Mapping[str, Any]]) -> Capabilities | None:
+    """What the Nodes' :data:`CAPABILITIES_ANNOTATION` says (their ``metadata`` as dicts), if any Node has it."""
+    for node in metadata:
+        recorded = (node.get("annotations") or {}).get(CAPABILITIES_ANNOTATION)
+        if recorded is not None:
+            return Capabilities.from_annotation(str(recorded))
+    return None
 
 
 @dataclass(frozen=True)

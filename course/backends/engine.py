@@ -99,6 +99,22 @@ class Engine:
             if port.endswith("/tcp") and hosts
         }
 
+    def has_image(self, image: str) -> bool:
+        """Whether the engine holds ``image`` (a name or ``name@digest``) already, without pulling it."""
+        try:
+            self.get(f"/images/{urllib.parse.quote(image, safe='')}/json")
+        except EngineError:
+            return False
+        return True
+
+    def cgroup_version(self) -> str:
+        """``"1"`` or ``"2"``: the cgroup version of the machine whose kernel runs the containers.
+
+        That machine is not always this one (Docker Desktop runs a VM), so the engine is asked, as
+        ``docker info`` does; an engine that does not say is taken to run the current default, v2.
+        """
+        return str(self.get("/info").get("CgroupVersion") or "2")
+
     def run(self, *args: str, timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run the engine's command (``docker ARGS``) against this endpoint."""
         return subprocess.run(

@@ -10,6 +10,13 @@ traffic, Ingresses answer. On top of kind's own cluster the course adds (``clust
 * for ``kind-calico``, Calico instead of kindnet. Both enforce NetworkPolicies: kindnet has done so
   since kind v0.24 (kube-network-policies), so the course needs no Calico for them.
 
+The node image is the official ``kindest/node`` pinned by digest in ``cluster-setup/versions.yaml``,
+unless :data:`NODE_IMAGE_VARIABLE` names another: a node image of one's own, such as the one
+``cluster-setup/kind/node-image/`` builds offline for CI. Such an image is taken to run offline: the
+add-ons run from the images it preloads (Traefik under the tag it carries), an add-on whose image is
+not there is left out, and the cluster says so in its capabilities instead of failing; kube-router,
+when the image carries it, enforces NetworkPolicies beside that image's stand-in network plugin.
+
 The course never writes ``~/.kube/config``: kind's kubeconfig goes to a throwaway file, and the
 course's own (:func:`course._paths.kubeconfig_path`, context ``k8s-course``) is written from
 ``kind get kubeconfig``.
@@ -18,12 +25,13 @@ course's own (:func:`course._paths.kubeconfig_path`, context ``k8s-course``) is 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +44,13 @@ from course._config import MapOf, OneOf, Optional, load_config
 from course._paths import CLUSTER_NAME, CONTEXT, cache_dir, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
 from course._toolchain import ensure_command, fetch_verified, load_toolchain
-from course.backends._interface import CNI_LABEL, Capabilities, Status
+from course.backends._interface import (
+    CAPABILITIES_ANNOTATION,
+    CNI_LABEL,
+    Capabilities,
+    Status,
+    recorded_capabilities,
+)
 from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig
 from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
 
@@ -80,6 +94,12 @@ CREATE_TIMEOUT = 900.0
 READY_TIMEOUT = 300.0
 CALICO_MANIFESTS = ("operator-crds.yaml", "tigera-operator.yaml")
 CALICO_URL = "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/{name}"
+
+NODE_IMAGE_VARIABLE = "K8S_COURSE_KIND_NODE_IMAGE"
+"""Environment variable naming a node image of one's own instead of the pinned ``kindest/node``: for CI and
+offline machines (``k8s-course/kind-node:v1.37.2-offline``, built by ``cluster-setup/kind/node-image/``)."""
+KUBE_ROUTER_MANIFEST = "network-policy.yaml"
+"""kube-router as a NetworkPolicy firewall (``cluster-setup/kind/``), for node images that preload it."""
 
 T = TypeVar("T")
 
@@ -136,13 +156,17 @@ class KindBackend:
         found = variant_name(_has_calico(node_objects))
         ports = engine.published_ports(CONTROL_PLANE)
         urls = ", ".join(f"{HOST_PORTS[p]}://localhost:{ports[p]}/" for p in sorted(HOST_PORTS) if p in ports)
+        capabilities = recorded_capabilities(node["metadata"] for node in node_objects) or KIND
+        details = [f"Ingress at {urls}" if capabilities.ingress else "no Ingress controller"]
+        details += [] if capabilities.load_balancer else ["LoadBalancer Services get no address"]
+        details += [] if capabilities.network_policy else ["NetworkPolicies are stored, not enforced"]
         status = Status(
             found,
             running=True,
             server=server,
             version=version,
             nodes=tuple(describe_node(node) for node in node_objects),
-            detail=f"Ingress at {urls}",
+            detail="; ".join(details),
         )
         if self.network_policy is not None and found != self.name:
             return replace(status, running=False, detail=_mismatch(found, self.name))
@@ -152,8 +176,12 @@ class KindBackend:
         engine = _require_engine(find_engine())
         if _nodes(engine):
             return self._reuse(engine)
-        # Everything that can refuse (a config mistake, a missing checksum, no Go) does so before minutes of creating.
+        # Everything that can refuse (a config mistake, a missing checksum, no Go, no node image) does so
+        # before minutes of creating.
         cluster_config(self.config_file)
+        image = node_image()
+        if not pulls_addons(image) and not engine.has_image(image):
+            raise StepFailed(missing_node_image_message(image, engine))
         kind = ensure_command("kind")
         calico = self._calico_manifests() if self.network_policy else []
         host_ports, notes = choose_host_ports({port: port for port in HOST_PORTS})
@@ -161,12 +189,13 @@ class KindBackend:
             say(note)
         rendered = state_dir() / "kind-config.yaml"
         rendered.parent.mkdir(parents=True, exist_ok=True)
-        rendered.write_text(render_config(self.config_file, host_ports))
+        rendered.write_text(render_config(self.config_file, host_ports, cgroup_v1=engine.cgroup_version() == "1"))
         nodes = "1 control plane, 2 workers"
-        with step(f"Creating the kind cluster {CLUSTER_NAME!r} ({nodes}; the first time pulls the node image)"):
+        source = "the first time pulls the node image" if pulls_addons(image) else f"node image {image}"
+        with step(f"Creating the kind cluster {CLUSTER_NAME!r} ({nodes}; {source})"):
             _run_kind(
                 engine, kind, "create", "cluster", "--name", CLUSTER_NAME, "--config", str(rendered),
-                "--image", load_pins().kind_node_image, timeout=CREATE_TIMEOUT,
+                "--image", image, timeout=CREATE_TIMEOUT,
             )  # fmt: skip
         return self._finish(engine, kind, calico)
 
@@ -227,16 +256,37 @@ class KindBackend:
                 _kubectl(engine, "wait", "--for=condition=Established", "crd/installations.operator.tigera.io")
                 installation = (setup_dir() / "kind" / "calico-installation.yaml").read_text()
                 _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=installation)
-        with step(f"Installing the Ingress controller ({pins.kind_ingress_image.rsplit('/', 1)[-1]})"):
-            _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=ingress_manifest(pins.kind_ingress_image))
-        with step("Starting cloud-provider-kind (addresses for LoadBalancer Services)"):
-            _start_cloud_provider(engine, pins.kind_cloud_provider_image)
+        pulls = pulls_addons(_running_node_image(engine))
+        preloaded = _preloaded_images(engine)
+        ingress = addon_image(pins.kind_ingress_image, preloaded, pulls)
+        if ingress is None:
+            say(f"  No Ingress controller: the node image does not carry {pins.kind_ingress_image}.")
+        else:
+            with step(f"Installing the Ingress controller ({ingress.rsplit('/', 1)[-1]})"):
+                _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=ingress_manifest(ingress))
+        kube_router = addon_image(_manifest_image(KUBE_ROUTER_MANIFEST), preloaded, pulls=False)
+        if kube_router is not None:
+            with step(f"Installing kube-router to enforce NetworkPolicies ({kube_router.rsplit('/', 1)[-1]})"):
+                _kubectl(engine, "apply", "--server-side", "-f", "-", stdin=kube_router_manifest(kube_router))
+        load_balancer = _start_cloud_provider(engine, pins.kind_cloud_provider_image, pulls)
+        capabilities = Capabilities(
+            containers=True,
+            network_policy=bool(calico) or pulls or kube_router is not None,
+            load_balancer=load_balancer,
+            ingress=ingress is not None,
+        )
         wait = f"--timeout={READY_TIMEOUT:.0f}s"
         with step(f"Waiting for {len(NODES)} nodes to be Ready"):
             _kubectl(engine, "wait", "--for=condition=Ready", "nodes", "--all", wait, timeout=READY_TIMEOUT + 30)
+            _kubectl(engine, "annotate", "nodes", "--all", "--overwrite",
+                     f"{CAPABILITIES_ANNOTATION}={capabilities.as_annotation()}")  # fmt: skip
         with step("Waiting for the add-ons to be ready"):
-            _kubectl(engine, "-n", "course-ingress", "rollout", "status", "deployment/traefik", wait,
-                     timeout=READY_TIMEOUT + 30)  # fmt: skip
+            if ingress is not None:
+                _kubectl(engine, "-n", "course-ingress", "rollout", "status", "deployment/traefik", wait,
+                         timeout=READY_TIMEOUT + 30)  # fmt: skip
+            if kube_router is not None:
+                _kubectl(engine, "-n", "kube-system", "rollout", "status", "daemonset/kube-router", wait,
+                         timeout=READY_TIMEOUT + 30)  # fmt: skip
             if calico:
                 _kubectl(engine, "wait", "--for=create", "tigerastatus/calico", wait, timeout=READY_TIMEOUT + 30)
                 _kubectl(engine, "wait", "--for=condition=Available", "tigerastatus/calico", wait,
@@ -267,23 +317,93 @@ def cluster_config(source: Path) -> dict[str, Any]:
     return config
 
 
-def render_config(source: Path, host_ports: Mapping[int, int]) -> str:
-    """The kind config in ``source`` with the control plane's host ports set to ``host_ports``."""
+def render_config(source: Path, host_ports: Mapping[int, int], cgroup_v1: bool = False) -> str:
+    """The kind config in ``source`` with the control plane's host ports set to ``host_ports``, and, for a
+    host that runs cgroup v1, the kubelet patch of ``cluster-setup/kind/cgroup-v1.yaml``."""
     kind_config = cluster_config(source)
     for node in kind_config["nodes"]:
         for mapping in node.get("extraPortMappings", []):
             mapping["hostPort"] = host_ports.get(mapping["containerPort"], mapping["hostPort"])
+    if cgroup_v1:
+        kind_config["kubeadmConfigPatches"] = [(setup_dir() / "kind" / "cgroup-v1.yaml").read_text()]
     header = f"# Written by `python -m course cluster up` from cluster-setup/kind/{source.name}.\n"
     return header + yaml.safe_dump(kind_config, sort_keys=False)
 
 
 def ingress_manifest(image: str) -> str:
-    """``cluster-setup/kind/ingress.yaml`` with the pinned controller image."""
-    documents = list(yaml.safe_load_all((setup_dir() / "kind" / "ingress.yaml").read_text()))
+    """``cluster-setup/kind/ingress.yaml`` with the controller image ``image``."""
+    return _manifest_with_image("ingress.yaml", "Deployment", image)
+
+
+def kube_router_manifest(image: str) -> str:
+    """``cluster-setup/kind/network-policy.yaml`` (kube-router as a firewall) with ``image``."""
+    return _manifest_with_image(KUBE_ROUTER_MANIFEST, "DaemonSet", image)
+
+
+def _manifest_with_image(name: str, kind: str, image: str) -> str:
+    documents = list(yaml.safe_load_all((setup_dir() / "kind" / name).read_text()))
     for document in documents:
-        if document["kind"] == "Deployment":
+        if document["kind"] == kind:
             document["spec"]["template"]["spec"]["containers"][0]["image"] = image
     return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+def _manifest_image(name: str) -> str:
+    """The image that the first workload of ``cluster-setup/kind/<name>`` names."""
+    for document in yaml.safe_load_all((setup_dir() / "kind" / name).read_text()):
+        if document["kind"] in ("Deployment", "DaemonSet"):
+            return str(document["spec"]["template"]["spec"]["containers"][0]["image"])
+    raise StepFailed(f"cluster-setup/kind/{name} has no Deployment or DaemonSet")
+
+
+# -- node images and the add-on images they carry ---------------------------------------------------
+def node_image() -> str:
+    """The node image ``cluster up`` creates the cluster from: :data:`NODE_IMAGE_VARIABLE`'s, else the pinned one."""
+    return os.environ.get(NODE_IMAGE_VARIABLE) or load_pins().kind_node_image
+
+
+def pulls_addons(image: str) -> bool:
+    """Whether a cluster of node image ``image`` pulls the add-on images it lacks: the pinned official
+    image does (it needs the internet anyway); a node image of one's own is taken to run offline."""
+    return image == load_pins().kind_node_image
+
+
+def repository(image: str) -> str:
+    """``image`` without its tag or digest.
+
+    >>> repository("docker.io/library/traefik:v3.6.8"), repository("localhost:5000/kind@sha256:ab")
+    ('docker.io/library/traefik', 'localhost:5000/kind')
+    """
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def addon_image(wanted: str, preloaded: Collection[str], pulls: bool) -> str | None:
+    """The image to run an add-on with: ``wanted`` when the node image carries it or the node may pull it;
+    else the same repository under the tag the node image carries (an offline node image holds what could
+    be built: Traefik v3.6.12 where v3.6.8 is pinned); else None, and the add-on is left out.
+
+    >>> addon_image("docker.io/library/traefik:v3.6.8", {"docker.io/library/traefik:v3.6.12"}, pulls=False)
+    'docker.io/library/traefik:v3.6.12'
+    >>> addon_image("docker.io/library/traefik:v3.6.8", set(), pulls=True)
+    'docker.io/library/traefik:v3.6.8'
+    """
+    if wanted in preloaded:
+        return wanted
+    same = sorted(image for image in preloaded if repository(image) == repository(wanted))
+    if same:
+        return same[-1]
+    return wanted if pulls else None
+
+
+def missing_node_image_message(image: str, engine: Engine) -> str:
+    """Why ``cluster up`` cannot start from ``image``, and the two ways out."""
+    return (
+        f"The node image {image} ({NODE_IMAGE_VARIABLE}) is not in {engine.label}.\n"
+        "  Build it: python cluster-setup/kind/node-image/build.py (offline, see its README), "
+        f"or unset {NODE_IMAGE_VARIABLE} to use the pinned kindest/node."
+    )
 
 
 # -- host ports -----------------------------------------------------------------------------------
@@ -434,18 +554,26 @@ def _has_calico(nodes: list[dict[str, Any]]) -> bool:
     return any((node["metadata"].get("labels") or {}).get(CNI_LABEL) == "calico" for node in nodes)
 
 
-def _start_cloud_provider(engine: Engine, image: str) -> None:
-    """Run cloud-provider-kind beside the nodes, with the engine's socket (it creates LB containers)."""
+def _start_cloud_provider(engine: Engine, image: str, pulls: bool) -> bool:
+    """Run cloud-provider-kind beside the nodes, with the engine's socket (it creates LB containers).
+
+    Returns whether it runs. Without it, LoadBalancer Services stay ``<pending>`` and the rest of the
+    course works, so a missing image or socket is said in one line rather than stopping ``cluster up``.
+    """
     existing = engine.containers(COURSE_CONTAINER_LABEL)
     if any(container.state == "running" for container in existing):
-        return
+        return True
+    no_address = "  LoadBalancer Services get no address:"
     if existing:
         result = engine.run("start", CLOUD_PROVIDER)
+    elif not pulls and not engine.has_image(image):
+        say(f"{no_address} {image} is not in {engine.label}, and this node image pulls nothing.")
+        return False
     else:
         socket_path = engine.socket_path
         if socket_path is None:
-            say("  LoadBalancer Services get no address: cloud-provider-kind needs the engine's unix socket.")
-            return
+            say(f"{no_address} cloud-provider-kind needs the engine's unix socket.")
+            return False
         # Docker Desktop serves /var/run/docker.sock inside its VM, whatever the path on the Mac.
         if ".docker/run/" in socket_path:
             socket_path = "/var/run/docker.sock"
@@ -459,7 +587,22 @@ def _start_cloud_provider(engine: Engine, image: str) -> None:
             "--volume", f"{socket_path}:/var/run/docker.sock", image, *flags,
         )  # fmt: skip
     if result.returncode != 0:
-        raise StepFailed(f"Could not start cloud-provider-kind: {result.stderr.strip()[-1000:]}")
+        say(f"{no_address} cloud-provider-kind did not start: {result.stderr.strip()[-300:]}")
+        return False
+    return True
+
+
+def _running_node_image(engine: Engine) -> str:
+    """The image the control-plane node was created from (a reused cluster may predate a change of pin)."""
+    return str(engine.get(f"/containers/{CONTROL_PLANE}/json")["Config"]["Image"])
+
+
+def _preloaded_images(engine: Engine) -> set[str]:
+    """The images the control-plane node already holds (``crictl images``), by their full names."""
+    result = engine.run("exec", CONTROL_PLANE, "crictl", "images", "--output", "json", timeout=60)
+    if result.returncode != 0:
+        raise StepFailed(f"crictl images in {CONTROL_PLANE} failed: {result.stderr.strip()[-500:]}")
+    return {tag for image in json.loads(result.stdout)["images"] for tag in image.get("repoTags") or []}
 
 
 def _read_cluster(engine: Engine) -> tuple[str, str, list[dict[str, Any]]]:
