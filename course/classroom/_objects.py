@@ -227,3 +227,25 @@ def sandbox_objects(student: Student, chapter: str) -> list[Manifest]:
             "spec": {"limits": list(settings["limits"])},
         },
     ]
+
+
+KUBECONFIG_KEY = "kubeconfig"
+"""The key of a student's kubeconfig Secret: the file's name where KubeSpawner mounts the Secret."""
+
+
+def kubeconfig_secret(student: Student, kubeconfig: str) -> Manifest:
+    """The student's kubeconfig as a Secret, for a hub on Kubernetes to mount into their server only.
+
+    It lives in the hub's namespace, where only the hub and the instructor may read Secrets (students'
+    servers get no token of that namespace: ``cluster-setup/z2jh/values.yaml``).
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            **_meta(student.kubeconfig_secret, "kubeconfig", **{STUDENT_LABEL: student.label}),
+            "annotations": {STUDENT_LABEL: student.id},  # an annotation takes any id, a label only DNS-like ones
+        },
+        "type": "Opaque",
+        "stringData": {KUBECONFIG_KEY: kubeconfig},
+    }

@@ -117,8 +117,8 @@ def request_token(
     return status.token, status.expiration_timestamp
 
 
-def write_kubeconfig(path: Path, cluster: dict[str, Any], user: str, token: str, namespace: str | None = None) -> Path:
-    """A kubeconfig with one cluster, one user (the token) and one context (``k8s-course``), mode 0600."""
+def kubeconfig_text(cluster: dict[str, Any], user: str, token: str, namespace: str | None = None) -> str:
+    """A kubeconfig with one cluster, one user (the token) and one context (``k8s-course``), as YAML text."""
     context: dict[str, Any] = {"cluster": "k8s-course", "user": user}
     if namespace:
         context["namespace"] = namespace
@@ -130,8 +130,13 @@ def write_kubeconfig(path: Path, cluster: dict[str, Any], user: str, token: str,
         "contexts": [{"name": "k8s-course", "context": context}],
         "current-context": "k8s-course",
     }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def write_kubeconfig(path: Path, cluster: dict[str, Any], user: str, token: str, namespace: str | None = None) -> Path:
+    """:func:`kubeconfig_text` written to ``path``, mode 0600 (created so before the token is in it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.write_text(kubeconfig_text(cluster, user, token, namespace))
     return path

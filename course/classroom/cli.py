@@ -1,6 +1,7 @@
 """``python -m course class ...``: sandboxes for a class, and grading the whole class at once.
 
     python -m course class sandbox create --roster ROSTER.csv [--chapter ID ...] [--kubeconfigs DIR]
+                                          [--as-secrets NAMESPACE [--server URL]]   for a hub on Kubernetes
     python -m course class sandbox revoke --roster ROSTER.csv     invalidate the kubeconfigs handed out
     python -m course class sandbox delete (--roster ROSTER.csv | --all) [--chapter ID ...]
     python -m course class grade ASSIGNMENT [--workers N] [--cell-timeout S] [--timeout S]
@@ -46,6 +47,17 @@ def add_parser(commands: Any) -> None:
         help="write one kubeconfig per student here (default for create: COURSE_ROOT/classroom/kubeconfigs)",
     )
     sandbox.add_argument("--no-kubeconfigs", action="store_true", help="create sandboxes only")
+    sandbox.add_argument(
+        "--as-secrets",
+        metavar="NAMESPACE",
+        help="create: write each kubeconfig as a Secret k8s-course-kubeconfig-<label> (key 'kubeconfig') in the "
+        "hub's NAMESPACE, for KubeSpawner to mount (cluster-setup/z2jh/), instead of a file",
+    )
+    sandbox.add_argument(
+        "--server",
+        help="the API server's URL in the kubeconfigs, as the students' servers reach it "
+        "(e.g. https://kubernetes.default.svc from a Pod; default: the admin kubeconfig's)",
+    )
     sandbox.add_argument("--token-days", type=float, default=30.0, help="lifetime of a kubeconfig's token")
     sandbox.add_argument("--all", action="store_true", help="delete: the whole classroom, every student")
 
@@ -129,13 +141,26 @@ def _sandbox(args: argparse.Namespace) -> int:
             sandboxes.revoke_sessions(students)
         return 0
     chapters = args.chapters or chapter_ids()
-    target = None if args.no_kubeconfigs else args.kubeconfigs or args.course_root / "classroom" / "kubeconfigs"
+    target = None
+    if not (args.no_kubeconfigs or args.as_secrets):
+        target = args.kubeconfigs or args.course_root / "classroom" / "kubeconfigs"
     with step(f"Creating sandboxes for {len(students)} students, {len(chapters)} chapters"):
-        report = sandboxes.create_sandboxes(students, chapters, target, args.token_days)
+        report = sandboxes.create_sandboxes(
+            students, chapters, target, args.token_days, secrets_namespace=args.as_secrets, server=args.server
+        )
     existing = len(students) * len(chapters) - len(report.created_namespaces)
     say(f"{len(report.created_namespaces)} new namespaces; {existing} were there already and are unchanged.")
     if target is not None:
         say(f"Kubeconfigs (one per student, named after their namespace prefix; keep them private): {target}")
+    if args.as_secrets:
+        say(f"Kubeconfig Secrets (k8s-course-kubeconfig-<label>): {len(report.secrets)} in namespace {args.as_secrets}")
+        renamed = [student.id for student in students if not student.kubespawner_names_alike]
+        if renamed:
+            say(
+                f"WARNING: KubeSpawner names these hub users differently, so their servers would not find their"
+                f" Secret: {', '.join(renamed)}. Give them hub user names that are lower-case DNS labels"
+                " starting with a letter (cluster-setup/z2jh/README.md)."
+            )
     say(sandboxes.fit_class().line())  # a warning, not a refusal: see fit_class
     for student_id, problem in report.failed.items():
         say(f" ✗ {student_id}: {problem}")

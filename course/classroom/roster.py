@@ -59,6 +59,34 @@ class Student:
         """The Secret the token of one grading run is bound to; deleted when the run ends."""
         return f"{self.service_account}-grading"
 
+    @property
+    def kubeconfig_secret(self) -> str:
+        """The Secret that holds the student's kubeconfig on a hub that runs on Kubernetes
+        (``class sandbox create --as-secrets``), which KubeSpawner mounts into their server.
+
+        >>> Student("ada").kubeconfig_secret
+        'k8s-course-kubeconfig-ada'
+        """
+        return f"k8s-course-kubeconfig-{self.label}"
+
+    @property
+    def kubespawner_names_alike(self) -> bool:
+        """Whether KubeSpawner's ``{username}`` for a hub user named like this id is the student's label,
+        so that ``k8s-course-kubeconfig-{username}`` (``cluster-setup/z2jh/values.yaml``) names
+        :attr:`kubeconfig_secret`.
+
+        KubeSpawner 7's default ("safe") slug keeps a user name that is a lower-case DNS label starting
+        with a letter, at most 48 characters, without ``--``, and hashes any other name, with a hash of
+        its own. The course keeps an id that is a lower-case DNS label of at most 40 characters
+        (``course/_naming.py``), which may start with a digit.
+
+        >>> Student("ada").kubespawner_names_alike, Student("2024001").kubespawner_names_alike
+        (True, False)
+        >>> Student("Ada.Lovelace").kubespawner_names_alike
+        False
+        """
+        return self.label == self.id and not self.id[0].isdigit()
+
     def namespace(self, chapter: str) -> str:
         """The namespace of ``chapter``: the one ``nbgrader autograde`` and ``course.connect`` use."""
         return chapter_namespace(self.id, chapter)

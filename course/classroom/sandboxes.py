@@ -4,7 +4,9 @@
 again (after adding students to the roster, or a chapter) creates what is missing and changes
 nothing else; a chapter namespace that is new also gets the chapter's starting state, exactly as
 ``course.connect`` would have made it. With ``kubeconfig_dir`` each student also gets a kubeconfig
-with a fresh token (hand it to them: on JupyterHub, point ``K8S_COURSE_KUBECONFIG`` at it).
+with a fresh token (hand it to them: on JupyterHub, point ``K8S_COURSE_KUBECONFIG`` at it); with
+``secrets_namespace`` instead, that kubeconfig goes into a Secret there, for a hub on Kubernetes
+(Zero to JupyterHub) to mount into the student's server (``cluster-setup/z2jh/README.md``).
 
 >>> students = read_roster(Path("roster.csv"))                      # doctest: +SKIP
 >>> create_sandboxes(students, ["00-setup"], Path("classroom/kubeconfigs"))   # doctest: +SKIP
@@ -42,6 +44,7 @@ from course.classroom._objects import (
     STUDENT_VOLUMES,
     VOLUME_POLICY,
     identity_objects,
+    kubeconfig_secret,
     sandbox_objects,
     sandbox_settings,
     shared_objects,
@@ -51,6 +54,7 @@ from course.classroom._tokens import (
     RevocationFailed,
     binding_secret,
     cluster_entry,
+    kubeconfig_text,
     request_token,
     revoke,
     write_kubeconfig,
@@ -64,11 +68,12 @@ _PARALLEL = 8
 
 @dataclass
 class SandboxReport:
-    """What ``create_sandboxes`` did: new namespaces, the kubeconfigs it wrote, the students it could not
-    prepare (id: why)."""
+    """What ``create_sandboxes`` did: new namespaces, the kubeconfigs it wrote (as files, or as Secrets:
+    ``namespace/name``), the students it could not prepare (id: why)."""
 
     created_namespaces: list[str] = field(default_factory=list)
     kubeconfigs: dict[str, Path] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
 
@@ -103,19 +108,32 @@ def create_sandboxes(
     chapters: list[str],
     kubeconfig_dir: Path | None = None,
     token_days: float = 30.0,
+    secrets_namespace: str | None = None,
+    server: str | None = None,
 ) -> SandboxReport:
-    """Create (or complete, or repair) every student's sandbox for ``chapters``; optionally write kubeconfigs.
+    """Create (or complete, or repair) every student's sandbox for ``chapters``; optionally hand out kubeconfigs.
+
+    Kubeconfigs go to files in ``kubeconfig_dir``, or, with ``secrets_namespace``, to one Secret per
+    student there (:attr:`Student.kubeconfig_secret`, key ``kubeconfig``), replaced on every run. They
+    name the API server at ``server`` when given (where the students' servers reach it, such as
+    ``https://kubernetes.default.svc`` from a Pod), else where the admin kubeconfig does.
 
     A student whose sandbox cannot be made is listed in the report's ``failed``; the others go on.
     Applying an existing, unchanged sandbox again costs one request per object and rewrites nothing.
     """
     report = SandboxReport()
     loaded = [load_chapter(chapter) for chapter in chapters]
-    ensure_classroom()
     core = _core()
-    cluster = cluster_entry() if kubeconfig_dir else {}
+    if secrets_namespace and not _namespace_exists(core, secrets_namespace):
+        raise CourseError(
+            f"There is no namespace {secrets_namespace} for the kubeconfig Secrets: name the hub's"
+            " (helm install --namespace ...), or create it first."
+        )
+    ensure_classroom()
+    handing_out = kubeconfig_dir is not None or secrets_namespace is not None
+    cluster = {**cluster_entry(), **({"server": server} if server else {})} if handing_out else {}
 
-    def prepare(student: Student) -> tuple[list[str], Path | None]:
+    def prepare(student: Student) -> tuple[list[str], Path | str | None]:
         apply(identity_objects(student), CLASSROOM_NAMESPACE)
         created = []
         for chapter in loaded:
@@ -126,14 +144,18 @@ def create_sandboxes(
                 created.append(namespace)
                 if chapter.starting_state:
                     apply(list(chapter.starting_state), namespace)
-        if kubeconfig_dir is None:
+        if not handing_out:
             return created, None
         secret = binding_secret(core, student.session_secret, student.label, renew=False)
         token, _ = request_token(core, student.service_account, secret, int(token_days * 86400))
+        if secrets_namespace is not None:
+            apply([kubeconfig_secret(student, kubeconfig_text(cluster, student.id, token))], secrets_namespace)
+            return created, f"{secrets_namespace}/{student.kubeconfig_secret}"
+        assert kubeconfig_dir is not None
         path = kubeconfig_dir / f"{student.file_name}.kubeconfig"  # the id itself may hold "../"
         return created, write_kubeconfig(path, cluster, student.id, token)
 
-    def each_student(student: Student) -> tuple[list[str], Path | None] | str:
+    def each_student(student: Student) -> tuple[list[str], Path | str | None] | str:
         try:
             return prepare(student)
         except Exception as problem:  # one student's sandbox failing must not stop the class
@@ -143,11 +165,13 @@ def create_sandboxes(
         if isinstance(outcome, str):
             report.failed[student.id] = outcome
             continue
-        created, path = outcome
+        created, handed = outcome
         report.created_namespaces += created
-        if path is not None:
-            report.kubeconfigs[student.id] = path
-    if kubeconfig_dir is not None:
+        if isinstance(handed, Path):
+            report.kubeconfigs[student.id] = handed
+        elif handed is not None:
+            report.secrets[student.id] = handed
+    if kubeconfig_dir is not None and secrets_namespace is None:
         _write_index(kubeconfig_dir / "index.csv", report.kubeconfigs)
     return report
 
