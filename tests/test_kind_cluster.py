@@ -44,14 +44,15 @@ def test_three_nodes_are_ready_and_the_cluster_says_what_it_can_do(kind_cluster:
     assert capabilities.containers and capabilities.network_policy and capabilities.ingress, capabilities
 
 
+@pytest.mark.parametrize("variant", ["solution", "untouched"])  # the inner loop: graded in the fixture's order
 @pytest.mark.parametrize("chapter", KIND_CHAPTERS)
-def test_solutions_earn_full_marks_on_kind(chapter: str, kind_grades: Graded) -> None:
-    expect_full_marks(chapter, kind_grades.result((chapter, "solution")))
-
-
-@pytest.mark.parametrize("chapter", KIND_CHAPTERS)
-def test_untouched_student_version_earns_zero_on_kind(chapter: str, kind_grades: Graded) -> None:
-    expect_zero_with_every_visible_check_failing(kind_grades.result((chapter, "untouched")))
+def test_graded_on_kind_as_on_sim(chapter: str, variant: str, kind_grades: Graded) -> None:
+    """The solutions earn full marks; the untouched student version earns zero, every visible check failing."""
+    grades = kind_grades.result((chapter, variant))
+    if variant == "solution":
+        expect_full_marks(chapter, grades)
+    else:
+        expect_zero_with_every_visible_check_failing(grades)
 
 
 def test_chapter_05_sends_real_traffic_and_a_network_policy_blocks_it(kind_grades: Graded) -> None:
