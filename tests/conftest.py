@@ -12,8 +12,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from course.backends.engine import Engine
 
 # Every test process gets its own cluster state; set before any course module reads it.
 _STATE = Path(os.environ.get("K8S_COURSE_TEST_STATE") or tempfile.mkdtemp(prefix="k8s-course-test-"))
@@ -29,8 +33,8 @@ TIERS = {
     "cluster": "needs a running cluster (the session's sim cluster, or one the test starts itself)",
     "browser": "drives Chromium against a real JupyterLab",
     "slow": "takes more than about ten seconds without a cluster (real Go builds, PyPI downloads, jailed kernels)",
-    "kind": "brings up a real kind cluster (skipped when no Docker daemon answers); runs in a pytest session of its "
-    "own, since the course kubeconfig holds one cluster: make test runs `pytest -m kind` after the rest",
+    "kind": "needs a Docker daemon (skipped when none answers), most to bring up a real kind cluster; runs in a "
+    "pytest session of its own, since the course kubeconfig holds one cluster: make test runs `pytest -m kind` last",
 }
 """Markers that split the suite: ``make check`` runs what has none of them, in well under two minutes;
 ``make test`` (CI, the README) runs everything."""
@@ -53,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "sim_cluster" in getattr(item, "fixturenames", ()) or item.path.name in SELF_STARTING:
             item.add_marker(pytest.mark.cluster)
-        if "kind_cluster" in getattr(item, "fixturenames", ()):
+        if "docker_engine" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.kind)
         if item.path.name == "test_browser.py":
@@ -125,7 +129,18 @@ def sim_cluster() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def kind_cluster() -> Iterator[Path]:
+def docker_engine() -> Engine:
+    """The Docker (or Podman) engine that answers, for the tests marked ``kind``; they skip without one."""
+    from course.backends.engine import find_engine
+
+    probe = find_engine()
+    if probe.engine is None:
+        pytest.skip(f"no Docker daemon answers at DOCKER_HOST ({probe.reason})")
+    return probe.engine
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(docker_engine: Engine) -> Iterator[Path]:
     """A kind cluster made by the course's own command line, ``cluster up --backend kind`` (on the node
     image that ``K8S_COURSE_KIND_NODE_IMAGE`` names, else the pinned one); yields its kubeconfig's path.
     ``cluster down`` deletes it at the end, pass or fail."""
@@ -133,12 +148,8 @@ def kind_cluster() -> Iterator[Path]:
     import sys
 
     from course._paths import kubeconfig_path
-    from course.backends.engine import find_engine
     from course.backends.sim import SimBackend
 
-    probe = find_engine()
-    if probe.engine is None:
-        pytest.skip(f"no Docker daemon answers at DOCKER_HOST ({probe.reason})")
     if SimBackend().exists():
         pytest.skip("this session's sim cluster holds the course kubeconfig: run the kind tests on their own, "
                     "pytest -m kind (as make test does)")  # fmt: skip
@@ -155,7 +166,8 @@ def kind_cluster() -> Iterator[Path]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _each_module_leaves_the_cluster_as_it_found_it() -> Iterator[None]:
-    """Delete the namespaces a test module made, and wait until they are gone.
+    """Delete the namespaces a test module made, and wait until they are gone (their Pods at once:
+    :func:`tests.namespaces.wait_until_gone`).
 
     The session's one cluster has room for 330 Pods (3 workers of 110); modules that run chapters'
     solutions and leave them behind once filled it, so that a later module's Deployment could not
@@ -167,7 +179,8 @@ def _each_module_leaves_the_cluster_as_it_found_it() -> Iterator[None]:
     from kubernetes import client
 
     from course._client import api_client
-    from course._waiting import wait_for
+
+    from .namespaces import wait_until_gone
 
     leftovers = sorted(_namespaces() - _FRESH_NAMESPACES)
     core = client.CoreV1Api(api_client())
@@ -177,5 +190,4 @@ def _each_module_leaves_the_cluster_as_it_found_it() -> Iterator[None]:
         except client.ApiException as error:
             if error.status not in (404, 409):  # gone already, or already being deleted
                 raise
-    for name in leftovers:
-        wait_for("Namespace", name, None, "deleted", timeout=300)
+    wait_until_gone(leftovers)

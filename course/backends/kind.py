@@ -226,6 +226,9 @@ class KindBackend:
                 result = engine.run("start", *stopped, timeout=180)
                 if result.returncode != 0:
                     raise StepFailed(_broken(f"{engine.name} start failed: {result.stderr.strip()[-500:]}"))
+        # kind writes admin.conf in kubeadm init: without it, creating was interrupted and no API server will come.
+        if engine.run("exec", CONTROL_PLANE, "test", "-f", "/etc/kubernetes/admin.conf", timeout=60).returncode != 0:
+            raise StepFailed(_broken("it was not finished being created (was cluster up interrupted?)"))
         try:
             with step("Waiting for the kind cluster's API server"):
                 node_list = json.loads(_retry(lambda: _kubectl(engine, "get", "nodes", "-o", "json"), READY_TIMEOUT))
