@@ -15,7 +15,7 @@ LAB_ARGS ?=
 # whether or not the environment is activated.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup lab check test release bench bench-class bench-fresh down
+.PHONY: setup lab check test release bench bench-class bench-scale bench-fresh down
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: setup
 
 bench-class: setup
 	$(PY) bench/class_grading.py
+
+# A class of 30 made ready, then 5, 10, 20 and 30 students running a chapter at once: the API server's latency.
+bench-scale: setup
+	$(PY) bench/class_scale.py
 
 # A newcomer's first run, measured: a fresh clone, an empty HOME, no Go on PATH (takes long).
 bench-fresh: $(VENV)/.installed

@@ -188,22 +188,30 @@ def run(students: int, workers: int | None) -> None:
                     print(f"    {student}: serial {serial_scores.get(student)} class {class_scores.get(student)}")
 
 
+@contextmanager
+def sim_cluster() -> Iterator[None]:
+    """The sim cluster of ``K8S_COURSE_STATE`` when one runs there; otherwise a private one in a
+    temporary folder, stopped at the end."""
+    from course.backends.sim import SimBackend
+
+    own_cluster = not os.environ.get("K8S_COURSE_STATE") or not SimBackend().status().running
+    try:
+        if own_cluster:  # stopped below even when it fails to start: nothing of it keeps running
+            os.environ["K8S_COURSE_STATE"] = tempfile.mkdtemp(prefix="k8s-course-bench-state-")
+            SimBackend().up()
+        yield
+    finally:
+        if own_cluster:
+            SimBackend().down()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
-    from course.backends.sim import SimBackend
-
-    own_cluster = not os.environ.get("K8S_COURSE_STATE") or not SimBackend().status().running
-    if own_cluster:
-        os.environ["K8S_COURSE_STATE"] = tempfile.mkdtemp(prefix="k8s-course-bench-state-")
-        SimBackend().up()
-    try:
+    with sim_cluster():
         run(args.students, args.workers)
-    finally:
-        if own_cluster:
-            SimBackend().down()
 
 
 if __name__ == "__main__":
