@@ -11,6 +11,8 @@ images are test stand-ins preloaded in it. Grading runs one notebook at a time, 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 from kubernetes import client
 
 from course._client import api_client
-from course.backends import capabilities_of
+from course.backends import Capabilities, capabilities_of
 
 from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
 
@@ -36,12 +38,29 @@ def kind_grades(
         yield grades
 
 
+def recorded_capabilities() -> Capabilities:
+    """What the cluster's Nodes say it can do, as ``cluster.capabilities`` reads it in a notebook."""
+    nodes = client.CoreV1Api(api_client()).list_node().items
+    return capabilities_of({"labels": n.metadata.labels, "annotations": n.metadata.annotations} for n in nodes)
+
+
 def test_three_nodes_are_ready_and_the_cluster_says_what_it_can_do(kind_cluster: Path) -> None:
     nodes = client.CoreV1Api(api_client()).list_node().items
     ready = {n.metadata.name: any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in nodes}
     assert ready == {"course-control-plane": True, "course-worker": True, "course-worker2": True}
-    capabilities = capabilities_of({"labels": n.metadata.labels, "annotations": n.metadata.annotations} for n in nodes)
+    capabilities = recorded_capabilities()
     assert capabilities.containers and capabilities.network_policy and capabilities.ingress, capabilities
+
+
+def test_cluster_status_tells_what_runs_and_what_does_not(kind_cluster: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "course", "cluster", "status"], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    shown = result.stdout + result.stderr
+    assert result.returncode == 0, shown
+    assert "Course cluster: kind, Kubernetes v1.37." in shown
+    for node in ("course-control-plane (control-plane, Ready)", "course-worker (worker, Ready)"):
+        assert f"node {node}" in shown
+    assert ("LoadBalancer Services get no address" in shown) == (not recorded_capabilities().load_balancer), shown
 
 
 @pytest.mark.parametrize("variant", ["solution", "untouched"])  # the inner loop: graded in the fixture's order
