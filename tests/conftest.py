@@ -93,6 +93,17 @@ def released_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def full_jail() -> None:
+    """Skip a test that grades a class where this machine cannot jail a kernel fully: the class grader
+    refuses to grade there (without ``--unconfined``), so the test could only fail."""
+    from course.classroom._jail import missing_features
+
+    missing = missing_features()
+    if missing:
+        pytest.skip("this machine cannot jail a kernel fully: " + "; ".join(missing))
+
+
 def copy_of_course(released: Path, into: Path) -> Path:
     """A course root of one's own, with every chapter already generated: ``nbgrader_glue.autograde`` and
     the class grader skip ``generate_assignment`` for a chapter whose release/ folder exists."""
@@ -130,12 +141,16 @@ def sim_cluster() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Engine:
-    """The Docker (or Podman) engine that answers, for the tests marked ``kind``; they skip without one."""
+    """The Docker (or Podman) engine that answers, for the tests marked ``kind``; they skip without one, and
+    fail when ``K8S_COURSE_TEST_KIND=required`` (CI, where Docker was installed, must not pass by skipping)."""
     from course.backends.engine import find_engine
 
     probe = find_engine()
     if probe.engine is None:
-        pytest.skip(f"no Docker daemon answers at DOCKER_HOST ({probe.reason})")
+        reason = f"no Docker daemon answers at DOCKER_HOST ({probe.reason})"
+        if os.environ.get("K8S_COURSE_TEST_KIND") == "required":
+            pytest.fail(f"K8S_COURSE_TEST_KIND=required, but {reason}")
+        pytest.skip(reason)
     return probe.engine
 
 
