@@ -182,7 +182,10 @@ def _server_pod(values: dict[str, Any], username: str) -> dict[str, Any]:
     """The parts of a user's server Pod these values decide, as KubeSpawner writes them."""
     single = values["singleuser"]
     env = [{"name": name, "value": value} for name, value in single["extraEnv"].items()]
-    expand = lambda objects: yaml.safe_load(_kubespawner_expands(yaml.safe_dump(objects), username))  # noqa: E731
+
+    def expand(objects: Any) -> Any:
+        return yaml.safe_load(_kubespawner_expands(yaml.safe_dump(objects), username))
+
     return {
         "apiVersion": "v1",
         "kind": "Pod",
