@@ -28,7 +28,9 @@ from course.classroom.grader import grade_class
 from course.classroom.roster import Student
 from course.classroom.samples import exercises, solve, source_and_released, write_submission
 from course.classroom.sandboxes import ClassFit, create_sandboxes, delete_sandboxes, fit_class
-from course.nbgrader_glue import generate_assignment, scratch_course
+
+from .conftest import copy_of_course
+from .namespaces import wait_until_gone
 
 CHAPTER = "00-setup"
 
@@ -51,8 +53,7 @@ def declared_workers(sim_cluster: Path) -> Iterator[None]:
 
 
 def _remove(students: list[Student]) -> None:
-    for namespace in delete_sandboxes(students):
-        wait_for("Namespace", namespace, None, "deleted", timeout=240)
+    wait_until_gone(delete_sandboxes(students), timeout=240)
 
 
 def test_the_sizing_line_says_when_a_class_does_not_fit() -> None:
@@ -117,7 +118,7 @@ def test_sandbox_create_says_how_many_students_fit_and_sizes_the_sim_workers(
 
 
 def test_a_student_filling_every_namespace_costs_no_one_points(
-    declared_workers: None, tmp_path_factory: pytest.TempPathFactory
+    declared_workers: None, full_jail: None, released_course: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The attack of issue 14: a student fills the workers with Pods from all their chapter namespaces,
     as many as their quota admits; another student's correct submission, graded meanwhile, earns
@@ -146,8 +147,7 @@ def test_a_student_filling_every_namespace_costs_no_one_points(
         with ThreadPoolExecutor(max_workers=4) as pool:
             made = sum(pool.map(fill, chapter_ids()))
         assert made > 330 - 40, "the attack should be able to fill the workers' 330 Pods as they were declared"
-        root = scratch_course(tmp_path_factory.mktemp("class"), [CHAPTER])
-        generate_assignment(root, CHAPTER)
+        root = copy_of_course(released_course, tmp_path_factory.mktemp("class"))
         source, released = source_and_released(root, CHAPTER)
         write_submission(root, CHAPTER, victim.id, solve(released, source, exercises(source)))
         graded = grade_class(CHAPTER, root, workers=1, feedback=False, export=False, students=[victim.id])

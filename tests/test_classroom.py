@@ -371,7 +371,11 @@ def bystander(sim_cluster: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def graded(
-    sim_cluster: Path, bystander: dict[str, str], released_course: Path, tmp_path_factory: pytest.TempPathFactory
+    sim_cluster: Path,
+    full_jail: None,
+    bystander: dict[str, str],
+    released_course: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> ClassReport:
     import os
 
@@ -550,7 +554,7 @@ def test_a_jailed_process_dies_with_its_waiter(tmp_path: Path) -> None:
     assert left == [], "the jailed process outlived its waiter"
 
 
-@pytest.mark.usefixtures("sim_cluster")
+@pytest.mark.usefixtures("sim_cluster", "full_jail")
 def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
     released_course: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -568,7 +572,7 @@ def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
     assert left == [], "processes of the run are still alive"
 
 
-@pytest.mark.usefixtures("sim_cluster")
+@pytest.mark.usefixtures("sim_cluster", "full_jail")
 def test_unusable_submissions_are_rows_and_stripped_sandboxes_are_repaired(
     released_course: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

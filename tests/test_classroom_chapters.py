@@ -3,36 +3,42 @@
 A student's sandbox has a quota, a LimitRange, the ``edit`` role and a PersistentVolume policy; a
 chapter whose solution needs more (more Pods than the quota, a volume the policy refuses, a
 cluster-scoped object) would cost a student points that plain ``nbgrader autograde`` gives. So each
-chapter is graded here with :func:`course.classroom.grader.grade_class`, as a class of two: the
+chapter is graded here with :func:`course.classroom.grader.grade_class`, as a class: the
 solution must earn every point, the untouched notebook none, and a student who solved only the first
 *k* exercises exactly their points, cell by cell, for every *k*: partial credit is checked for every
 exercise, in the same parallel run (this is the suite's partial-credit test; ``test_chapters`` grades
 full marks and zero through plain ``nbgrader autograde``).
+
+The chapters are graded in the background from the module's start, two class runs at a time on the one
+cluster (each in a course root, with students and namespaces, of its own; every student of a class at
+once), and each test asserts on its chapter's report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from course._chapters import chapter_ids
-from course._waiting import wait_for
-from course.classroom.grader import grade_class
+from course.classroom.grader import ClassReport, grade_class
 from course.classroom.roster import students_from
 from course.classroom.samples import exercises, solve, source_and_released, write_submission
 from course.classroom.sandboxes import delete_sandboxes
 
+from .background import Ahead, ahead, selected
 from .conftest import copy_of_course
+from .namespaces import wait_until_gone
 
 SOLVED, UNTOUCHED = "all-solved", "untouched"
 
 
-@pytest.fixture(scope="module")
-def course_root(sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A course root with every chapter released, as an instructor's would be."""
-    return copy_of_course(released_course, tmp_path_factory.mktemp("chapters"))
+def _student(name: str, chapter: str) -> str:
+    """A student of ``chapter``'s class, named after the chapter too (``all-solved-04b``): two chapters'
+    runs share no student, so neither revokes the other's grading tokens."""
+    return f"{name}-{chapter.split('-')[0]}"
 
 
 def _submit(root: Path, chapter: str) -> dict[str, dict[str, float]]:
@@ -47,31 +53,50 @@ def _submit(root: Path, chapter: str) -> dict[str, dict[str, float]]:
     }
     class_ = {SOLVED: names, UNTOUCHED: [], **{f"first-{k}": names[:k] for k in range(1, len(names))}}
     for student, solved in class_.items():
-        write_submission(root, chapter, student, solve(released, source, solved))
+        write_submission(root, chapter, _student(student, chapter), solve(released, source, solved))
     return {
-        student: {grade_id: p if grade_id.split("-")[0] in solved else 0.0 for grade_id, p in points.items()}
+        _student(student, chapter): {
+            grade_id: p if grade_id.split("-")[0] in solved else 0.0 for grade_id, p in points.items()
+        }
         for student, solved in class_.items()
     }
 
 
-def _remove_namespaces(chapter: str, students: list[str]) -> None:
-    """Delete the class's namespaces of ``chapter`` and wait until they are gone: the session's
-    cluster has room for 330 Pods, and the chapters' solutions together would fill it."""
-    for namespace in delete_sandboxes(students_from(students), [chapter]):
-        wait_for("Namespace", namespace, None, "deleted", timeout=180)
+Graded = Ahead[str, tuple[dict[str, dict[str, float]], ClassReport]]
+
+
+@pytest.fixture(scope="module")
+def class_runs(
+    sim_cluster: Path,
+    full_jail: None,
+    released_course: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Graded]:
+    """Each chapter's class, graded as an instructor would (a course root with every chapter released,
+    every student at once), then its namespaces deleted: the session's cluster has room for 330 Pods, and
+    the chapters' solutions together would fill it. Two chapters at a time, from the module's start;
+    gives what each student should earn, cell by cell, and the report."""
+
+    def grade(chapter: str) -> tuple[dict[str, dict[str, float]], ClassReport]:
+        root = copy_of_course(released_course, tmp_path_factory.mktemp(chapter))
+        earns = _submit(root, chapter)
+        try:
+            report = grade_class(chapter, root, workers=len(earns), feedback=False, export=False)
+        finally:
+            wait_until_gone(delete_sandboxes(students_from(list(earns)), [chapter]), timeout=180)
+        return earns, report
+
+    with ahead(selected(request, "chapter"), grade) as runs:
+        runs.start()
+        yield runs
 
 
 @pytest.mark.parametrize("chapter", chapter_ids())
-def test_the_class_grader_gives_every_exercise_its_points_and_no_more(
-    course_root: Path, chapter: str
-) -> None:
-    earns = _submit(course_root, chapter)
-    try:
-        report = grade_class(chapter, course_root, workers=4, feedback=False, export=False)
-    finally:
-        _remove_namespaces(chapter, list(earns))
+def test_the_class_grader_gives_every_exercise_its_points_and_no_more(chapter: str, class_runs: Graded) -> None:
+    earns, report = class_runs.result(chapter)
     results = report.by_student()
-    solved, untouched = results[SOLVED], results[UNTOUCHED]
+    solved, untouched = results[_student(SOLVED, chapter)], results[_student(UNTOUCHED, chapter)]
     assert {r.status for r in results.values()} == {"graded"}, {s: r.detail for s, r in results.items()}
     lost = {cell: score for cell, score in _cells(solved.notebooks).items() if not score}
     assert solved.score == solved.max_score > 0, f"cells without points: {lost}"

@@ -66,6 +66,9 @@ if TYPE_CHECKING:
     from nbgrader.api import Gradebook
 
 GRADER_RUN_SECRET = "k8s-course-grader-run"
+"""The start of the name of the Secret a run's read-only grader token is bound to; each run adds its time
+(``k8s-course-grader-run-20261130-080500-123456``), so that a run started while another grades (another
+assignment, another class) does not revoke the other's token."""
 
 
 def default_workers() -> int:
@@ -199,6 +202,7 @@ class ClassGrader:
         self.feedback, self.require_landlock = feedback, require_landlock
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         self.run_dir = self.course_root / "classroom" / "runs" / f"{assignment}-{stamp}"
+        self.grader_secret = f"{GRADER_RUN_SECRET}-{stamp}"
         self.core = client.CoreV1Api(api_client())
         self.cluster = cluster_entry()
         self.results: list[JobResult] = []
@@ -226,7 +230,7 @@ class ClassGrader:
             applying = background.submit(ensure_sandboxes, students, self.assignment)
             self.template = snapshot(db_path(self.course_root), self.run_dir / "template.db")
             self.gradebook = open_gradebook(db_path(self.course_root))
-            secret = binding_secret(self.core, GRADER_RUN_SECRET, "grader", renew=True)
+            secret = binding_secret(self.core, self.grader_secret, "grader", renew=True)
             token, _ = request_token(self.core, GRADER, secret, 3600 * 6)
             self.grader_kubeconfig = write_kubeconfig(self.run_dir / "grader.kubeconfig", self.cluster, GRADER, token)
             self._warm_caches()
@@ -408,7 +412,7 @@ class ClassGrader:
             self.zygote.close()
         if self.gradebook is not None:
             self.gradebook.close()
-        self._revoke(GRADER_RUN_SECRET, "the grader's own read-only token")
+        self._revoke(self.grader_secret, "the grader's own read-only token")
 
 
 def grade_class(
