@@ -132,7 +132,7 @@ def solved_notebook(course_root: Path, chapter: str, into: Path) -> Path:
 
 
 def run_crowd(notebook: Path, kubeconfigs: dict[str, Path], scratch: Path) -> tuple[list[float], int]:
-    """Every student of ``kubeconfigs`` runs ``notebook`` at once; their wall times and how many failed."""
+    """Every student of ``kubeconfigs`` runs ``notebook`` at once; each one's wall time, and how many failed."""
     started, running = time.monotonic(), {}
     for student, kubeconfig in kubeconfigs.items():
         env = {
@@ -141,17 +141,22 @@ def run_crowd(notebook: Path, kubeconfigs: dict[str, Path], scratch: Path) -> tu
             "K8S_COURSE_LEARNER": student,
             "K8S_COURSE_FRESH": "1",  # from the chapter's starting state, as the grader does
         }
-        output = scratch / f"{student}.ipynb"
         command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute"]
-        command += ["--ExecutePreprocessor.timeout=90", "--output", str(output), str(notebook)]
-        running[student] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        command += ["--ExecutePreprocessor.timeout=90", "--output", str(scratch / f"{student}.ipynb"), str(notebook)]
+        with (scratch / f"{student}.log").open("w") as log:
+            running[student] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     seconds, failed = [], 0
-    for process in running.values():
-        _, errors = process.communicate()
-        seconds.append(time.monotonic() - started)
-        if process.returncode != 0:
-            failed += 1
-            print("    a student's run failed:", errors.decode(errors="replace").strip().splitlines()[-1:])
+    while running:
+        for student, process in list(running.items()):
+            if process.poll() is None:
+                continue
+            seconds.append(time.monotonic() - started)
+            del running[student]
+            if process.returncode != 0:
+                failed += 1
+                last_words = (scratch / f"{student}.log").read_text().strip().splitlines()[-1:]
+                print(f"    {student}'s run failed:", *last_words)
+        time.sleep(0.1)
     return seconds, failed
 
 
