@@ -58,6 +58,20 @@ def test_a_node_image_that_is_not_there_is_named_with_the_command_that_builds_it
     assert not no_course_cluster.containers(KIND_NODE_LABEL)  # refused before anything was created
 
 
+def settle(engine: Engine, quiet: float = 5.0, timeout: float = 120.0) -> None:
+    """Wait until the course's node containers stop changing: the engine still carries out the requests of
+    docker commands that were killed, as a learner who comes back later would find it done."""
+    deadline = time.monotonic() + timeout
+    seen, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = sorted((c.name, c.state) for c in engine.containers(KIND_NODE_LABEL))
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.5)
+
+
 def test_a_cluster_whose_creation_was_killed_is_named_with_the_recreate_command(no_course_cluster: Engine) -> None:
     """``cluster up`` killed while kind creates the nodes (a closed terminal, a Ctrl-C): the next ``cluster up``
     says at once that the cluster is broken and how to replace it, instead of waiting for an API server."""
@@ -71,6 +85,7 @@ def test_a_cluster_whose_creation_was_killed_is_named_with_the_recreate_command(
             time.sleep(0.5)
         os.killpg(creating.pid, signal.SIGKILL)  # the CLI, kind and the docker commands kind runs
         creating.wait()
+        settle(no_course_cluster)
         started = time.monotonic()
         result = cluster_up_kind()
         assert result.returncode == 1, result.stderr
