@@ -161,7 +161,16 @@ def test_a_missing_image_is_err_image_pull_then_image_pull_back_off(cluster: cou
     pod = checks.expect_object("Pod", "typo", cluster.namespace)
     assert checks.field(pod, "status.phase") == "Pending"
     checks.expect_condition(pod, "Ready", "False", "ContainersNotReady")
-    assert {("Warning", "Error: ErrImagePull"), ("Warning", "Error: ImagePullBackOff")} <= _reasons(cluster, "typo")
+    reported = _reasons(cluster, "typo")
+    assert {("Warning", "Error: ErrImagePull"), ("Warning", "Error: ImagePullBackOff")} <= reported
+    # As the kubelet's events: the image named (kwok sends a Stage's fixed `event` as written; the
+    # stages create these Events with a templated `apply` step instead).
+    assert ("Normal", 'Back-off pulling image "ngnix:1.27"') in reported
+    failed = [message for kind, message in reported if message.startswith('Failed to pull image "ngnix:1.27": ')]
+    assert failed and "no image \"ngnix\"" in failed[0], reported
+    events = checks.events_about("Pod", "typo", cluster.namespace)
+    assert {e["involvedObject"].get("fieldPath") for e in events if "ngnix" in e["message"]} == {"spec.containers{web}"}
+    assert {e["source"].get("component") for e in events if "ngnix" in e["message"]} == {"kubelet"}
 
 
 def test_a_crashing_container_loops_with_a_growing_restart_count(cluster: course.Cluster) -> None:
@@ -180,7 +189,10 @@ def test_a_crashing_container_loops_with_a_growing_restart_count(cluster: course
     )
     assert again["state"]["waiting"]["message"].startswith("back-off 20s ")
     assert checks.field(checks.expect_object("Pod", "crash", cluster.namespace), "status.phase") == "Running"
-    assert ("Warning", "Back-off restarting failed container") in _reasons(cluster, "crash")
+    uid = checks.expect_object("Pod", "crash", cluster.namespace)["metadata"]["uid"]
+    reported = _reasons(cluster, "crash")
+    assert ("Warning", f"Back-off restarting failed container app in pod crash_{cluster.namespace}({uid})") in reported
+    assert ("Normal", "Started container app") in reported
 
 
 def test_a_crashing_container_that_is_never_restarted_fails_its_pod(cluster: course.Cluster) -> None:
