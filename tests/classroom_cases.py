@@ -78,6 +78,17 @@ def _loop_forever(released: Notebook, source: Notebook, where: dict[str, str]) -
     return _after(_solved(released, source), "ex1-check-hello-details", loop)
 
 
+def _sleep_forever(released: Notebook, source: Notebook, where: dict[str, str]) -> Notebook:
+    """Exercise 1 done, then a wait that ignores the interrupt and never ends, on no CPU: only the
+    whole-submission limit ends it, and the submissions graded beside it keep both cores."""
+    wait = "import signal\nimport time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)"
+    return _after(_solved(released, source), "ex1-check-hello-details", wait)
+
+
+SLEEPS_FOREVER = Case("sleeps-forever", 3, _sleep_forever)
+"""Not one of the class's :data:`CASES`: the submission of the job-timeout test."""
+
+
 def _kill_kernel(released: Notebook, source: Notebook, where: dict[str, str]) -> Notebook:
     """Exercise 1 done, then the kernel ends itself: the rest never runs, the checks are still judged."""
     return _after(_solved(released, source), "ex1-check-hello-details", "import os\nos._exit(1)")

@@ -3,7 +3,8 @@
 One class is graded once (the ``graded`` fixture) with every case of ``classroom_cases``: three honest
 submissions and one per attack. Each test then checks one thing about that run: the grade of a
 case, that its attacks were refused by the API server or the jail, that a bystander's work is intact,
-and that the honest grades equal plain ``nbgrader autograde``'s.
+and that the honest grades equal plain ``nbgrader autograde``'s. Gradings that share nothing with that
+class (plain nbgrader's, and a class with a short limit per submission) run beside it, in the background.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,8 @@ from course.classroom.roster import CLASSROOM_NAMESPACE, RosterError, Student, r
 from course.classroom.samples import source_and_released, write_submission
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
 
-from .classroom_cases import CASES, CHAPTER, Case
+from .background import Ahead, ahead
+from .classroom_cases import CASES, CHAPTER, SLEEPS_FOREVER, Case
 from .conftest import copy_of_course
 from .processes import wait_until_gone
 
@@ -369,11 +372,60 @@ def bystander(sim_cluster: Path) -> dict[str, str]:
     return uids
 
 
+HONEST = [case for case in CASES if case.name in ("solved", "partial", "untouched")]
+TAMPERER = next(case for case in CASES if case.name == "tampers-with-checks")
+
+
+def _graded_by_plain_nbgrader(root: Path) -> dict[str, dict[str, float]]:
+    """The honest cases and the tamperer, graded one after another by ``nbgrader autograde``; their cells' points."""
+    for case in [*HONEST, TAMPERER]:
+        _submit(root, f"serial-{case.name}", case, {})
+    _nbgrader(root, "autograde", CHAPTER)
+    return _cell_scores(root)
+
+
+def _graded_with_a_short_limit(root: Path) -> ClassReport:
+    """A class of a submission that never ends and one that is solved, with a 45 s limit per submission
+    (room for the solved one on two busy cores); the report."""
+    for name, case in (("stuck", SLEEPS_FOREVER), ("finished", CASES[0])):
+        _submit(root, name, case, {})
+    return grade_class(CHAPTER, root, workers=2, cell_timeout=120, timeout=45, feedback=False, export=False)
+
+
+BESIDE_THE_CLASS: dict[str, Callable[[Path], Any]] = {
+    "test_class_grades_equal_plain_nbgrader": _graded_by_plain_nbgrader,
+    "test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on": _graded_with_a_short_limit,
+}
+"""Gradings that share nothing with the class of :func:`graded` (a course root, students and namespaces of
+their own), each for the test it is named after."""
+
+
+@pytest.fixture(scope="module")
+def beside_the_class(
+    sim_cluster: Path,
+    full_jail: None,
+    released_course: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Ahead[str, Any]]:
+    """:data:`BESIDE_THE_CLASS`'s gradings of the tests this session runs, in the background from the start
+    of :func:`graded`'s: they mostly wait (on a kernel that sleeps, on one submission at a time)."""
+
+    def grade(test: str) -> Any:
+        return BESIDE_THE_CLASS[test](copy_of_course(released_course, tmp_path_factory.mktemp("beside")))
+
+    tests = [item.name for item in request.session.items if item.name in BESIDE_THE_CLASS]
+    with ahead(tests, grade, ahead=None) as gradings:
+        gradings.start()
+        yield gradings
+
+
 @pytest.fixture(scope="module")
 def graded(
     sim_cluster: Path,
     full_jail: None,
     bystander: dict[str, str],
+    beside_the_class: Ahead[str, Any],
     released_course: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ClassReport:
@@ -473,18 +525,11 @@ def _cell_scores(root: Path) -> dict[str, dict[str, float]]:
         }
 
 
-def test_class_grades_equal_plain_nbgrader(
-    graded: ClassReport, released_course: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_class_grades_equal_plain_nbgrader(graded: ClassReport, beside_the_class: Ahead[str, Any]) -> None:
     """Honest work earns exactly what ``nbgrader autograde`` gives it; the tamperer fools only nbgrader."""
-    root = copy_of_course(released_course, tmp_path_factory.mktemp("serial"))
-    honest = [case for case in CASES if case.name in ("solved", "partial", "untouched")]
-    tamper = next(case for case in CASES if case.name == "tampers-with-checks")
-    for case in [*honest, tamper]:
-        _submit(root, f"serial-{case.name}", case, {})
-    _nbgrader(root, "autograde", CHAPTER)
-    serial, parallel = _cell_scores(root), _cell_scores(_root(graded))
-    assert {case.name: serial[f"serial-{case.name}"] for case in honest} == {c.name: parallel[c.name] for c in honest}
+    serial = beside_the_class.result("test_class_grades_equal_plain_nbgrader")
+    parallel = _cell_scores(_root(graded))
+    assert {case.name: serial[f"serial-{case.name}"] for case in HONEST} == {c.name: parallel[c.name] for c in HONEST}
     assert sum(serial["serial-tampers-with-checks"].values()) > 0 == sum(parallel["tampers-with-checks"].values())
 
 
@@ -554,17 +599,10 @@ def test_a_jailed_process_dies_with_its_waiter(tmp_path: Path) -> None:
     assert left == [], "the jailed process outlived its waiter"
 
 
-@pytest.mark.usefixtures("sim_cluster", "full_jail")
 def test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on(
-    released_course: Path, tmp_path_factory: pytest.TempPathFactory
+    beside_the_class: Ahead[str, Any],
 ) -> None:
-    root = copy_of_course(released_course, tmp_path_factory.mktemp("timeout"))
-    loop = next(case for case in CASES if case.name == "loops-forever")
-    for name, case in (("stuck", loop), ("finished", CASES[0])):
-        _submit(root, name, case, {})
-    # The honest submission shares two cores with a kernel that loops at full speed: 15 s was sometimes
-    # too little for it on a busy machine, so the limit leaves it room (the loop is ended all the same).
-    report = grade_class(CHAPTER, root, workers=2, cell_timeout=120, timeout=45, feedback=False, export=False)
+    report = beside_the_class.result("test_a_submission_that_outlives_its_timeout_is_ended_and_the_class_goes_on")
     results = report.by_student()
     assert (results["stuck"].status, results["stuck"].score) == ("timeout", 0)
     assert (results["finished"].status, results["finished"].score) == ("graded", 8)
