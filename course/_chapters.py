@@ -1,12 +1,26 @@
-"""Chapters: their ids, titles and starting state, read from ``course/chapters/<id>.yaml``."""
+"""Chapters: their ids, titles, starting state and predictions, read from ``course/chapters/<id>.yaml``.
+
+Predict, then observe: a chapter states in its YAML what it asks a learner to predict (the prose, so
+that a translated edition translates the YAML, not code)::
+
+    predictions:
+      deleted-pod:
+        choices: [a, b, c]
+        why: The ReplicaSet counts Pods by their labels ...
+
+The notebook asks in Markdown, lets the learner set a variable in a cell of its own (``None`` until
+then), runs the cell that acts, then compares with :meth:`course.Cluster.observe`, which prints
+whether the prediction was right and why, and never raises for the learner's input: a skipped
+prediction is only a missed chance to be surprised.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course._config import Optional, load_config
+from course._config import MapOf, Optional, load_config
 from course._errors import CourseError
 
 CHAPTERS_DIR = Path(__file__).with_name("chapters")
@@ -18,8 +32,51 @@ CHAPTER_SCHEMA = {
     "title": str,
     # Manifests applied into the learner's namespace on first connect and on every reset.
     "starting-state": Optional([MANIFEST_SCHEMA]),
+    # What the notebook asks the learner to predict before a surprising moment (ungraded).
+    "predictions": Optional(MapOf({"why": str, "choices": Optional([(str, int, bool)])})),
 }
 """What ``course/chapters/<id>.yaml`` may hold (see AUTHORING.md); anything else is an error."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a chapter asks a learner to predict: the accepted answers (empty: any) and why it turns out so."""
+
+    name: str
+    why: str
+    choices: tuple[Any, ...] = ()
+
+
+def _same(predicted: Any, observed: Any) -> bool:
+    """Equal as the learner means it: as text, without case or surrounding spaces (``"3"`` is ``3``)."""
+    return str(predicted).strip().lower() == str(observed).strip().lower()
+
+
+def verdict(prediction: Prediction, predicted: Any, observed: Any) -> str:
+    """The lines to print for ``predicted`` (``None``: the learner skipped it) against ``observed``.
+
+    >>> print(verdict(Prediction("pods", "The ReplicaSet makes a new Pod.", (2, 3)), 3, 3))
+    ✓ You predicted 3; the cluster shows 3.
+    Why: The ReplicaSet makes a new Pod.
+    >>> print(verdict(Prediction("pods", "The ReplicaSet makes a new Pod."), None, 3))
+    You made no prediction; the cluster shows 3.
+    Why: The ReplicaSet makes a new Pod.
+    >>> print(verdict(Prediction("pods", "Why.", ("a", "b")), "d", "a").splitlines()[0])
+    ✗ You predicted 'd', which is none of 'a', 'b'; the cluster shows 'a'.
+    """
+    shown = repr(observed) if isinstance(observed, str) else str(observed)
+    if predicted is None:
+        first = f"You made no prediction; the cluster shows {shown}."
+    else:
+        said = repr(predicted) if isinstance(predicted, str) else str(predicted)
+        if prediction.choices and not any(_same(predicted, choice) for choice in prediction.choices):
+            listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in prediction.choices)
+            first = f"✗ You predicted {said}, which is none of {listed}; the cluster shows {shown}."
+        elif _same(predicted, observed):
+            first = f"✓ You predicted {said}; the cluster shows {shown}."
+        else:
+            first = f"✗ You predicted {said}; the cluster shows {shown}."
+    return f"{first}\nWhy: {prediction.why}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +86,17 @@ class Chapter:
     id: str
     title: str
     starting_state: tuple[dict[str, Any], ...]
+    predictions: dict[str, Prediction] = field(default_factory=dict)
+
+    def prediction(self, name: str) -> Prediction:
+        """The prediction called ``name``; a name the chapter does not define is the author's mistake."""
+        if name not in self.predictions:
+            known = ", ".join(sorted(self.predictions)) or "none"
+            raise CourseError(
+                f"Chapter {self.id} defines no prediction {name!r} (it defines: {known}). "
+                f"Add it under predictions: in course/chapters/{self.id}.yaml."
+            )
+        return self.predictions[name]
 
 
 def chapter_ids() -> list[str]:
@@ -42,4 +110,13 @@ def load_chapter(chapter_id: str) -> Chapter:
     if not path.is_file():
         raise CourseError(f"There is no chapter {chapter_id!r}. The chapters are: {', '.join(chapter_ids())}.")
     data = load_config(path, CHAPTER_SCHEMA, shown_as=f"course/chapters/{path.name}")
-    return Chapter(id=chapter_id, title=data["title"], starting_state=tuple(data.get("starting-state") or ()))
+    predictions = {
+        name: Prediction(name, entry["why"], tuple(entry.get("choices") or ()))
+        for name, entry in (data.get("predictions") or {}).items()
+    }
+    return Chapter(
+        id=chapter_id,
+        title=data["title"],
+        starting_state=tuple(data.get("starting-state") or ()),
+        predictions=predictions,
+    )

@@ -25,7 +25,7 @@ from kubernetes.dynamic import DynamicClient
 
 from course import pictures
 from course._applying import apply
-from course._chapters import Chapter, load_chapter
+from course._chapters import Chapter, load_chapter, verdict
 from course._client import api_client, dynamic_client, kubeconfig
 from course._errors import CourseError, explain_api_error
 from course._manifests import Manifest
@@ -101,6 +101,17 @@ class Cluster:
                 return None
             raise explain_api_error(error, f"Reading {kind} {name!r}") from None
         return dict(found.to_dict())
+
+    def observe(self, prediction: str, predicted: Any, observed: Any) -> None:
+        """Predict, then observe (ungraded): print whether ``predicted``, the learner's guess (``None``
+        when skipped), matches ``observed``, what the cluster shows, and why, as the chapter's YAML
+        states it under ``predictions:`` (AUTHORING.md). Never raises for the learner's input.
+
+        >>> cluster.observe("deleted-pod", globals().get("predicted_pods"), "c")   # doctest: +SKIP
+        ✓ You predicted 'c'; the cluster shows 'c'.
+        Why: ...
+        """
+        print(verdict(self.chapter.prediction(prediction), predicted, observed))
 
     def reset(self) -> None:
         """Put the chapter's namespace back to its starting state: your objects are deleted."""
