@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -154,8 +155,9 @@ def run_crowd(notebook: Path, kubeconfigs: dict[str, Path], scratch: Path) -> tu
             del running[student]
             if process.returncode != 0:
                 failed += 1
-                last_words = (scratch / f"{student}.log").read_text().strip().splitlines()[-1:]
-                print(f"    {student}'s run failed:", *last_words)
+                said = (scratch / f"{student}.log").read_text().splitlines()
+                errors = [line.strip() for line in said if re.match(r"\s*(\x1b\[\d+m)?\w*(Error|Exception)\b", line)]
+                print(f"    {student}'s run failed:", *(errors or said)[-1:])
         time.sleep(0.1)
     return seconds, failed
 
