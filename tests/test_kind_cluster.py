@@ -23,6 +23,7 @@ from kubernetes import client
 from course._client import api_client
 from course.backends import Capabilities, capabilities_of
 
+from .background import selected
 from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
 
 KIND_CHAPTERS = ["00-setup", "03-nodes-and-pods", "05-network", "06-storage"]
@@ -32,9 +33,11 @@ container, traffic and NetworkPolicy, local-path volumes)."""
 
 @pytest.fixture(scope="module")
 def kind_grades(
-    kind_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+    kind_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Graded]:
-    with graded_both_ways(KIND_CHAPTERS, released_course, tmp_path_factory, ahead_of_time=False) as grades:
+    """The chapters this session's tests ask for (``-k 03-nodes``: that one only), graded both ways on kind."""
+    chapters = selected(request, "chapter")
+    with graded_both_ways(chapters, released_course, tmp_path_factory, ahead_of_time=False) as grades:
         yield grades
 
 
@@ -74,19 +77,17 @@ def test_graded_on_kind_as_on_sim(chapter: str, variant: str, kind_grades: Grade
         expect_zero_with_every_visible_check_failing(grades)
 
 
-def test_chapter_05_sends_real_traffic_and_a_network_policy_blocks_it(kind_grades: Graded) -> None:
-    """The solved chapter's own demos, as they printed under nbgrader: a Service answers, DNS resolves, the
-    Ingress routes, and the policy keeps role=stranger out. (Whether role=client gets in at its first try
-    depends on the plugin: kube-router lets a new Pod in a second or two after it starts, so the next test
-    asks that with retries.)"""
-    executed = nbformat.read(kind_grades.result(("05-network", "solution")).autograded, as_version=4)
+@pytest.mark.parametrize("chapter", ["05-network"])
+def test_chapter_05_demos_carry_real_traffic(chapter: str, kind_grades: Graded) -> None:
+    """The solved chapter's own demos, as they printed under nbgrader: a Pod reaches the Service web, and the
+    Ingress routes by host name. (Its NetworkPolicy demo prints what `kubectl run --attach` caught, which
+    a loaded machine can lose: the next test checks enforcement by reading the Pods' logs.)"""
+    executed = nbformat.read(kind_grades.result((chapter, "solution")).autograded, as_version=4)
     printed = "".join(
         output.get("text", "") for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs
     )
     assert "HTTP 200 from " in printed, "a Pod could not reach the Service web"
     assert "HTTP 200 for https://web.k8s-course.test/" in printed, "the Ingress did not route"
-    stranger = printed.split("from a Pod with role=stranger:", 1)[1]
-    assert "no answer: blocked" in stranger and "HTTP 200" not in stranger, "the NetworkPolicy let a stranger in"
 
 
 POLICIES = """
@@ -123,11 +124,14 @@ def test_a_network_policy_lets_the_client_in_and_keeps_everyone_else_out(kind_cl
     run("expose", "deployment", "web", "--port=80")
     run("rollout", "status", "deployment/web", "--timeout=150s")
     run("apply", "-f", "-", stdin=POLICIES)
-    tries = "for i in $(seq 10); do curl -s -m 2 -o /dev/null -w 'HTTP %{http_code}\\n' http://web && break; done"
-    curl = ["--rm", "--attach", "--quiet", "--restart=Never", "--command", "--image=curlimages/curl:8.11.1"]
-    answers = {
-        role: run("run", f"curl-{role}", f"--labels=role={role}", *curl, "--", "sh", "-c", tries)
-        for role in ("client", "stranger")
-    }
+    # Each Pod tries for up to 20 s and prints every answer; its log is read once it has finished, because
+    # `kubectl run --attach` can miss the output of a Pod that ends quickly.
+    tries = "for i in $(seq 10); do curl -s -m 2 -o /dev/null -w 'HTTP %{http_code}\\n' http://web && break; done; true"
+    answers = {}
+    for role in ("client", "stranger"):
+        run("run", f"curl-{role}", f"--labels=role={role}", "--restart=Never", "--image=curlimages/curl:8.11.1",
+            "--command", "--", "sh", "-c", tries)  # fmt: skip
+        run("wait", f"pod/curl-{role}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=150s")
+        answers[role] = run("logs", f"curl-{role}")
     assert "HTTP 200" in answers["client"], answers
     assert "HTTP 200" not in answers["stranger"] and answers["stranger"].count("HTTP 000") == 10, answers
