@@ -36,6 +36,7 @@ from course.classroom.roster import Student
 from course.classroom.sandboxes import create_sandboxes, delete_sandboxes
 from course.cli import main
 
+from .hub_environment import copy_course_source
 from .processes import unix_users as made_unix_users
 
 REPO = Path(__file__).resolve().parent.parent
@@ -298,10 +299,7 @@ def test_the_doctor_as_root_probes_as_the_students_unix_user(
 @pytest.mark.slow
 def test_the_wheel_students_install_holds_no_answers(tmp_path: Path) -> None:
     """``pip install .`` ships the package only: no course root, notebooks, gradebook or hidden tests."""
-    source = tmp_path / "source"
-    shutil.copytree(REPO / "course", source / "course", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
+    source = copy_course_source(tmp_path / "source")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
         check=True,

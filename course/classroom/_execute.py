@@ -27,6 +27,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from course._paths import repo_root
 from course.classroom._jail import JailPolicy
 from course.classroom._kernels import SandboxedKernelManager, current_plan
 from course.classroom._referee import Referee, new_output, value_expressions
@@ -66,6 +67,9 @@ class ClassroomSandbox(ChapterSandbox):
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
             "K8S_COURSE_CACHE": plan.cache_dir,
+            # The checkout with cluster-setup/ (the jail lets the kernel read it): a course installed from
+            # its wheel, as on a hub, has no versions of its own, and course.connect() needs them.
+            "K8S_COURSE_REPO": str(repo_root()),
             "K8S_COURSE_LEARNER": grading["student"],
             "K8S_COURSE_NAMESPACE": namespace,
             "K8S_COURSE_KUBECONFIG": kubeconfig,

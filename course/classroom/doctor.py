@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 
 from course._chapters import chapter_ids
 from course._errors import CourseError
-from course._paths import kubeconfig_path, repo_root
+from course._paths import kubeconfig_path
 from course._pins import load_pins
 from course._toolchain import load_toolchain
 from course.classroom._hub_spawn import HUB_DATA, KUBECONFIG_IN_HOME, HubData
@@ -178,7 +178,7 @@ def request_for(student: Student, data: HubData, home: Path | None) -> ProbeRequ
     paths = {
         str(instructor_root / "source"): False,
         str(instructor_root / "gradebook.db"): False,
-        str(repo_root() / "autograder" / "source"): False,
+        str(Path(data.repo) / "autograder" / "source"): False,  # the checkout the servers read
         data.kubeconfigs: False,
         str(kubeconfig_path()): False,
     }
