@@ -155,8 +155,8 @@ def run_crowd(notebook: Path, kubeconfigs: dict[str, Path], scratch: Path) -> tu
             del running[student]
             if process.returncode != 0:
                 failed += 1
-                said = (scratch / f"{student}.log").read_text().splitlines()
-                errors = [line.strip() for line in said if re.match(r"\s*(\x1b\[\d+m)?\w*(Error|Exception)\b", line)]
+                said = re.sub(r"\x1b\[[\d;]*m", "", (scratch / f"{student}.log").read_text()).splitlines()
+                errors = [line.strip() for line in said if re.match(r"\s*\w+(Error|Exception|Timeout): ", line)]
                 print(f"    {student}'s run failed:", *(errors or said)[-1:])
         time.sleep(0.1)
     return seconds, failed
