@@ -293,15 +293,17 @@ Solved = Ahead[str, tuple[str, list[list[str]]]]
 @pytest.fixture(scope="module", autouse=True)
 def solved(sim_cluster: Path, request: pytest.FixtureRequest) -> Iterator[Solved]:
     """Each chapter's solved notebook run twice, as a learner who re-runs it does, in a namespace (and
-    chapter volume) no earlier run used: in the background from the module's start, two chapters at a
-    time and at most two ahead of the test that resets them. Gives the student and each run's failed checks."""
+    chapter volume) no earlier run used: in the background from the module's start, three chapters at a
+    time (a run mostly waits on its kernel and the cluster: side by side with two at a time on a busy
+    machine, the module took a fifth less) and at most three ahead of the test that resets them. Gives the
+    student and each run's failed checks."""
 
     def solve_twice(chapter: str) -> tuple[str, list[list[str]]]:
         student = f"solved-{uuid.uuid4().hex[:4]}"
         env = {**os.environ, "K8S_COURSE_NAMESPACE": sandbox_namespace(student, chapter)}
         return student, [run_solutions(chapter, env) for _run in range(2)]
 
-    with ahead(selected(request, "chapter"), solve_twice) as runs:
+    with ahead(selected(request, "chapter"), solve_twice, ahead=3, workers=3) as runs:
         runs.start()
         yield runs
 
