@@ -183,42 +183,50 @@ def test_nbgrader_extensions_are_enabled() -> None:
     assert lines and all("enabled" in line and "OK" in line for line in lines), listed.stdout + listed.stderr
 
 
-def test_a_notebook_shows_pictures_progress_and_short_errors_in_chromium(lab: Lab, tmp_path: Path) -> None:
+@contextmanager
+def chromium_page(folder: Path, log: str = "") -> Iterator[Any]:
+    """A page of headless Chromium with its profile in ``folder``; when the block fails, a screenshot
+    of the page is kept there (and ``log``, where to look next, is printed with it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+            str(folder / "profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
             viewport={"width": 1400, "height": 1000},
         )  # fmt: skip
         page = browser.new_page()
         try:
-            page.goto(f"{lab.url}/lab/tree/{lab.notebook}?token={lab.token}", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            _run_all_cells(page)
-            owners = page.wait_for_selector(".jp-OutputArea svg[data-course-picture='owners']", timeout=180_000)
-            assert owners is not None
-            texts = owners.inner_html()
-            assert "browser-web" in texts and "ReplicaSet" in texts and "3/3 ready" in texts
-            progress = page.wait_for_selector(".course-progress", timeout=30_000)
-            assert progress is not None
-            assert page.locator(".course-progress .progress-bar-success").count() == 1, progress.inner_html()
-            assert "✓ Deployment 'browser-web' is Ready" in progress.inner_text()
-            placement = page.wait_for_selector(".jp-OutputArea svg[data-course-picture='placement']", timeout=60_000)
-            assert placement is not None and "course-worker" in placement.inner_html()
-            folded = page.wait_for_selector("details.course-full-error", timeout=60_000)
-            assert folded is not None and "full error" in folded.inner_text()
-            short = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").last
-            assert "What it means" in short.inner_text()
-            assert page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
-            page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)  # for a person checking by eye
+            yield page
         except Exception:
-            shot = tmp_path / "failure.png"
+            shot = folder / "failure.png"
             page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot of the page: {shot}; JupyterLab's log: {tmp_path / 'lab.log'}")
+            print(f"screenshot of the page: {shot}{log}")
             raise
         finally:
             browser.close()
+
+
+def test_a_notebook_shows_pictures_progress_and_short_errors_in_chromium(lab: Lab, tmp_path: Path) -> None:
+    with chromium_page(tmp_path, f"; JupyterLab's log: {tmp_path / 'lab.log'}") as page:
+        page.goto(f"{lab.url}/lab/tree/{lab.notebook}?token={lab.token}", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        _run_all_cells(page)
+        owners = page.wait_for_selector(".jp-OutputArea svg[data-course-picture='owners']", timeout=180_000)
+        assert owners is not None
+        texts = owners.inner_html()
+        assert "browser-web" in texts and "ReplicaSet" in texts and "3/3 ready" in texts
+        progress = page.wait_for_selector(".course-progress", timeout=30_000)
+        assert progress is not None
+        assert page.locator(".course-progress .progress-bar-success").count() == 1, progress.inner_html()
+        assert "✓ Deployment 'browser-web' is Ready" in progress.inner_text()
+        placement = page.wait_for_selector(".jp-OutputArea svg[data-course-picture='placement']", timeout=60_000)
+        assert placement is not None and "course-worker" in placement.inner_html()
+        folded = page.wait_for_selector("details.course-full-error", timeout=60_000)
+        assert folded is not None and "full error" in folded.inner_text()
+        short = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").last
+        assert "What it means" in short.inner_text()
+        assert page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
+        page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)  # for a person checking by eye
 
 
 def test_the_lab_server_is_stopped_even_when_the_test_fails(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ from .hub_environment import (
     why_no_hub,
 )
 from .processes import unix_users
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
+from .test_browser import CHROMIUM, chromium_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("sim_cluster")]
 
@@ -487,40 +487,31 @@ def test_a_student_fetches_validates_and_submits_in_chromiums_assignments_tab(
     """Logged in through the hub's login page (PAM, their Unix password), in JupyterLab's Assignments panel."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed here (apt-get install -y chromium could not run)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     room, password = classroom, secrets.token_urlsafe(16)
     subprocess.run(["chpasswd"], input=f"{BROWSER_STUDENT}:{password}\n", text=True, check=True)
     notebook = room.instructor_root / "release" / CHAPTER / f"{CHAPTER}.ipynb"
     source = nbformat.read(room.instructor_root / "source" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
     solved = solve(nbformat.read(notebook, as_version=4), source, exercises(source))
     fetched = Path(pwd.getpwnam(BROWSER_STUDENT).pw_dir) / CHAPTER / f"{CHAPTER}.ipynb"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 1400, "height": 1000},
-        )  # fmt: skip
-        page = browser.new_page()
-        try:
-            page.goto(f"{room.url}/hub/login", timeout=60_000)
-            page.fill("#username_input", BROWSER_STUDENT)
-            page.fill("#password_input", password)
-            page.click("#login_submit")
-            page.wait_for_url(f"**/user/{BROWSER_STUDENT}/lab**", timeout=240_000)  # the hub spawns the server
-            page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click(timeout=120_000)
-            page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
-            page.locator("#released_assignments_list button", has_text="Fetch").click(timeout=60_000)
-            page.locator("#fetched_assignments_list a.assignment-notebooks-link").click(timeout=60_000)  # its notebooks
-            nbformat.write(solved, fetched)  # what the student typed, in the file the fetch made theirs
-            page.locator("#fetched_assignments_list button", has_text="Validate").click()
-            page.wait_for_selector("#fetched_assignments_list button.btn-success", timeout=240_000)
-            page.locator("#fetched_assignments_list button", has_text="Submit").click()
-            page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{CHAPTER}')", timeout=60_000)
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"screenshot of the page: {tmp_path / 'failure.png'}")
-            raise
-        finally:
-            browser.close()
+    with chromium_page(tmp_path, "; the hub's log is printed at the end") as page:
+        page.goto(f"{room.url}/hub/login", timeout=60_000)
+        page.fill("#username_input", BROWSER_STUDENT)
+        page.fill("#password_input", password)
+        page.click("#login_submit")
+        page.wait_for_url(f"**/user/{BROWSER_STUDENT}/lab**", timeout=240_000)  # the hub spawns the server
+        page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click(timeout=120_000)
+        page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+        page.locator("#released_assignments_list button", has_text="Fetch").click(timeout=60_000)
+        page.locator("#fetched_assignments_list a.assignment-notebooks-link").click(timeout=60_000)  # its notebooks
+        nbformat.write(solved, fetched)  # what the student typed, in the file the fetch made theirs
+        page.locator("#fetched_assignments_list button", has_text="Validate").click()
+        results = page.wait_for_selector(".nbgrader-SuccessDialog #validation-message", timeout=240_000)
+        assert results is not None and "Success!" in results.inner_text(), results and results.inner_text()
+        page.locator(".nbgrader-SuccessDialog .jp-Dialog-button.jp-mod-accept").click()
+        assert page.locator("#fetched_assignments_list button.btn-success", has_text="Validate").count() == 1
+        page.locator("#fetched_assignments_list button", has_text="Submit").click()
+        page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{CHAPTER}')", timeout=60_000)
     room.as_instructor(str(Path(room.data.python).parent / "nbgrader"), "collect", CHAPTER)
     collected = room.instructor_root / "submitted" / BROWSER_STUDENT / CHAPTER / f"{CHAPTER}.ipynb"
     assert [cell.source for cell in nbformat.read(collected, as_version=4).cells] == [
