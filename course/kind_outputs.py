@@ -124,7 +124,8 @@ def output_text(outputs: Iterable[NotebookNode]) -> str:
             parts.append(output.get("data", {}).get("text/plain", "") + "\n")
         elif output.output_type == "error":
             raise CourseError(f"The cell failed on kind: {output.ename}: {_ANSI.sub('', output.evalue)}")
-    return _ANSI.sub("", "".join(parts)).rstrip() + "\n"
+    text = _ANSI.sub("", "".join(parts)).replace("\r\n", "\n")  # a `!` command's lines end in \r\n
+    return text.rstrip() + "\n"
 
 
 def shown_block(recording: Recording) -> NotebookNode:

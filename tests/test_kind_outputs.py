@@ -41,7 +41,7 @@ def test_a_cell_is_kind_only_when_it_branches_on_the_backend_or_a_capability(sou
 
 def test_the_recorded_text_is_what_a_learner_reads_under_the_cell() -> None:
     outputs = [
-        nbformat.v4.new_output("stream", name="stdout", text="\x1b[32mHTTP 200\x1b[0m from 10.96.0.12\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="\x1b[32mHTTP 200\x1b[0m from 10.96.0.12\r\n"),
         nbformat.v4.new_output("execute_result", data={"text/plain": "'ok'"}, execution_count=1),
     ]
     assert output_text(outputs) == "HTTP 200 from 10.96.0.12\n'ok'\n"

@@ -237,6 +237,18 @@ def writable_copy(source: Path, into: Path) -> Path:
     return into
 
 
+def drop_sibling_replaces(module_dir: Path) -> None:
+    """A module of a monorepo (etcdctl) replaces its sibling modules with ``../`` folders that its
+    published copy does not have: drop those replaces, so the siblings come from the module proxy at the
+    versions its go.mod requires (the same release)."""
+    edit = json.loads(run([go_command(), "mod", "edit", "-json"], log="go-download", cwd=module_dir, env=go_env(False)))
+    for replace in edit.get("Replace") or []:
+        target = replace["New"]["Path"]
+        if target.startswith(".") and not (module_dir / target).exists():
+            run([go_command(), "mod", "edit", f"-dropreplace={replace['Old']['Path']}"], log="go-download",
+                cwd=module_dir, env=go_env(False))  # fmt: skip
+
+
 def go_build(module_dir: Path, out: Path, programs: Mapping[str, str], *, cgo: bool = False,
              tags: list[str] | None = None, ldflags: list[str] | None = None, log: str) -> None:  # fmt: skip
     flags = " ".join(["-s", "-w", *[f"-X {flag}" for flag in ldflags or []]])
@@ -254,6 +266,7 @@ def build_go_component(name: str, spec: Mapping[str, Any], key: str) -> Path:
         return final
     with timed(f"go-{name} {spec['version']}") as disk, partial_dir(final) as out, tempfile.TemporaryDirectory() as tmp:
         source = writable_copy(module_source(spec["module"], spec["version"]), Path(tmp, name))
+        drop_sibling_replaces(source)
         ldflags = [flag.format(version=spec["version"]) for flag in spec.get("ldflags", [])]
         go_build(source, out, spec["packages"], cgo=spec.get("cgo", False), tags=spec.get("tags"), ldflags=ldflags,
                  log=f"go-{name}")  # fmt: skip
@@ -504,6 +517,9 @@ def image_names(pins: Mapping[str, Any], versions: Mapping[str, Any], kubernetes
     if tags["coredns"] != pins["go"]["coredns"]["version"]:
         raise SystemExit(f"[kind-build] kubeadm {versions['kubernetes']} runs CoreDNS {tags['coredns']}: "
                          f"set go.coredns.version to it in pins.yaml")  # fmt: skip
+    if pins["go"]["etcdctl"]["version"] != versions["etcd"]:
+        raise SystemExit(f"[kind-build] the course pins etcd {versions['etcd']}: "
+                         f"set go.etcdctl.version to it in pins.yaml")  # fmt: skip
     for name in ("traefik", "kube-router"):
         tags[name] = pins["go"][name]["version"]
     return {name: spec["name"].format(**tags) for name, spec in pins["images"].items()}
