@@ -9,8 +9,8 @@ Some cells can only show something on a cluster with real containers: traffic th
         print(...what sim can show instead...)
 
 On sim a learner sees only the ``else`` branch. So that they still see what kind shows, those cells
-are run on a kind cluster by ``python -m course record-kind-outputs`` (in CI, on the course's kind
-backend), their text output is kept in ``course/chapters/on-kind/<chapter>.yaml``, and
+are run on a kind cluster by ``python -m course record-kind-outputs`` (CI does it on the offline kind
+backend, to check that they still run), their text output is kept in ``course/chapters/on-kind/<chapter>.yaml``, and
 :class:`ShowKindOutputs`, a step of ``nbgrader generate_assignment``, puts it under each such cell of
 the released notebook as a collapsed block "On kind, this cell printed". Nothing there is written by
 hand: a cell whose source changed since its recording is *stale*, and the test suite says which
@@ -33,6 +33,7 @@ import nbformat
 import yaml
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
+from traitlets import Bool
 
 from course._errors import CourseError
 from course._paths import repo_root
@@ -43,9 +44,10 @@ RECORDINGS_DIR = Path(__file__).parent / "chapters" / "on-kind"
 KIND_ONLY = re.compile(r"^\s*if\s+cluster\.(?:backend\s*==\s*[\"']kind[\"']|capabilities\.\w+)\s*:", re.MULTILINE)
 """A code cell is kind-only when it branches on the backend or on one of its capabilities."""
 
+_WIDGET = "application/vnd.jupyter.widget-view+json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-SUMMARY = "On kind, this cell printed (recorded by the course's CI on a kind cluster):"
+SUMMARY = "On kind, this cell printed (recorded on the course's kind cluster):"
 """The label of the collapsed block; a translated edition replaces this sentence."""
 
 
@@ -98,9 +100,10 @@ def load_recordings(chapter: str) -> dict[str, Recording]:
     }
 
 
-def stale_or_missing(chapter: str, notebook: NotebookNode) -> list[str]:
-    """Why some kind-only cell of ``notebook`` has no current recording (one line per cell); empty when
-    every one has."""
+def stale_or_missing(chapter: str, notebook: NotebookNode | None = None) -> list[str]:
+    """Why some kind-only cell of ``notebook`` (by default the chapter's source notebook) has no current
+    recording, one line per cell; empty when every one has."""
+    notebook = notebook or read_notebook(source_notebook(chapter))
     recordings = load_recordings(chapter)
     problems = []
     for cell in kind_only_cells(notebook):
@@ -121,7 +124,9 @@ def output_text(outputs: Iterable[NotebookNode]) -> str:
         if output.output_type == "stream":
             parts.append(output.text)
         elif output.output_type in ("execute_result", "display_data"):
-            parts.append(output.get("data", {}).get("text/plain", "") + "\n")
+            data = output.get("data", {})
+            if _WIDGET not in data:  # a wait's progress bar: live in a notebook, nothing to read afterwards
+                parts.append(data.get("text/plain", "") + "\n")
         elif output.output_type == "error":
             raise CourseError(f"The cell failed on kind: {output.ename}: {_ANSI.sub('', output.evalue)}")
     text = _ANSI.sub("", "".join(parts)).replace("\r\n", "\n")  # a `!` command's lines end in \r\n
@@ -141,6 +146,9 @@ class ShowKindOutputs(Preprocessor):
     """``nbgrader generate_assignment`` step: under each kind-only cell with a current recording, a
     collapsed block with what it printed on kind. A stale recording is left out rather than shown
     next to a cell that no longer prints it."""
+
+    # nbconvert runs a preprocessor only when it is enabled, and none is by default.
+    enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         recordings = load_recordings(resources["nbgrader"]["assignment"])

@@ -20,11 +20,13 @@ import nbformat
 import pytest
 from kubernetes import client
 
+from course import kind_outputs
 from course._client import api_client
 from course.backends import Capabilities, capabilities_of
 
 from .background import selected
 from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
+from .test_kind_outputs import NOT_RECORDABLE_OFFLINE
 
 KIND_CHAPTERS = ["00-setup", "03-nodes-and-pods", "05-network", "06-storage"]
 """Chapters graded on kind: the first one, and those whose lessons need real containers (a crashing
@@ -135,3 +137,19 @@ def test_a_network_policy_lets_the_client_in_and_keeps_everyone_else_out(kind_cl
         answers[role] = run("logs", f"curl-{role}")
     assert "HTTP 200" in answers["client"], answers
     assert "HTTP 200" not in answers["stranger"] and answers["stranger"].count("HTTP 000") == 10, answers
+
+
+@pytest.mark.parametrize(
+    "chapter", [c for c in kind_outputs.chapters_with_kind_only_cells() if c not in NOT_RECORDABLE_OFFLINE]
+)
+def test_kind_only_cells_run_on_kind_as_recorded(
+    chapter: str, kind_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``record-kind-outputs`` runs the chapter on kind (a kind-only cell that fails there stops it); every
+    cell recorded in the checkout prints something again, though addresses and times differ."""
+    committed = kind_outputs.load_recordings(chapter)
+    monkeypatch.setattr(kind_outputs, "RECORDINGS_DIR", tmp_path)
+    kind_outputs.record(chapter)
+    fresh = kind_outputs.load_recordings(chapter)
+    assert fresh.keys() == committed.keys()
+    assert all(recording.output.strip() for recording in fresh.values()), fresh
