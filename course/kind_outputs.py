@@ -133,10 +133,12 @@ def output_text(outputs: Iterable[NotebookNode]) -> str:
     return text.rstrip() + "\n"
 
 
-def shown_block(recording: Recording) -> NotebookNode:
-    """The Markdown cell that shows ``recording`` collapsed under its cell."""
+def shown_block(cell_id: str, recording: Recording) -> NotebookNode:
+    """The Markdown cell that shows ``recording`` collapsed under the cell ``cell_id``; its own id is
+    made from that one, so that generating the notebook again gives the same notebook."""
     cell: NotebookNode = nbformat.v4.new_markdown_cell(  # type: ignore[no-untyped-call]
         f"<details><summary>{SUMMARY}</summary>\n\n<pre>{html.escape(recording.output.rstrip())}</pre>\n</details>",
+        id=f"{cell_id}-on-kind",
         metadata={"k8s-course": {"recorded-on-kind": True}},
     )
     return cell
@@ -159,7 +161,7 @@ class ShowKindOutputs(Preprocessor):
             cells.append(cell)
             recording = recordings.get(cell.get("id", ""))
             if recording and cell.cell_type == "code" and recording.source_sha256 == source_digest(cell.source):
-                cells.append(shown_block(recording))
+                cells.append(shown_block(cell.id, recording))
         nb.cells = cells
         return nb, resources
 

@@ -47,10 +47,10 @@ def state(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_up_twice_is_a_no_op_and_down_leaves_nothing_running(state: Path) -> None:
-    first = run_course(state, "cluster", "up")
+    first = run_course(state, "cluster", "up", "--backend", "sim")
     assert "course-worker3 (worker, Ready)" in first.stderr
     assert first.stderr.rstrip().splitlines()[-1].startswith("Next:")
-    second = run_course(state, "cluster", "up")
+    second = run_course(state, "cluster", "up", "--backend", "sim")
     assert "already running; nothing to do" in second.stderr
     assert "Starting the control plane" not in second.stderr
     assert processes_under(state)
@@ -61,18 +61,18 @@ def test_up_twice_is_a_no_op_and_down_leaves_nothing_running(state: Path) -> Non
 
 
 def test_up_recovers_a_half_started_cluster(state: Path) -> None:
-    run_course(state, "cluster", "up")
+    run_course(state, "cluster", "up", "--backend", "sim")
     pid_file = next((state / "kwok" / "clusters" / "course" / "pids").glob("kube-apiserver.pid"))
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
     status = run_course(state, "cluster", "status")
     assert "No course cluster is running" in status.stderr
-    recovered = run_course(state, "cluster", "up")
+    recovered = run_course(state, "cluster", "up", "--backend", "sim")
     assert "Cleaning up a cluster that did not start completely" in recovered.stderr
     assert "course-control-plane (control-plane, Ready)" in recovered.stderr
 
 
 def test_down_cleans_up_after_stale_pid_files(state: Path) -> None:
-    run_course(state, "cluster", "up")
+    run_course(state, "cluster", "up", "--backend", "sim")
     # kwokctl's own record of the cluster is lost, as after a crash: only pid files remain.
     (state / "kwok" / "clusters" / "course" / "kwok.yaml").unlink()
     run_course(state, "cluster", "down")

@@ -36,7 +36,7 @@ KIND_DIR = REPO / "cluster-setup" / "kind"
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state dir of our own and a PATH with no engine commands on it (a `bin` folder to fill)."""
     monkeypatch.setenv("K8S_COURSE_STATE", str(tmp_path / "state"))
-    for variable in ("DOCKER_HOST", "CONTAINER_HOST", "KIND_EXPERIMENTAL_PROVIDER"):
+    for variable in ("DOCKER_HOST", "CONTAINER_HOST", "KIND_EXPERIMENTAL_PROVIDER", "K8S_COURSE_KIND_NODE_IMAGE"):
         monkeypatch.delenv(variable, raising=False)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

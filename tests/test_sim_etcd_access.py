@@ -173,7 +173,7 @@ def test_a_restarted_cluster_keeps_its_certificates_and_etcd_stays_closed(tmp_pa
     kwokctl = str(load_toolchain().bin_dir / "kwokctl")
     env = {**os.environ, "KWOK_WORKDIR": str(state / "kwok")}
     try:
-        run_course(state, "cluster", "up")
+        run_course(state, "cluster", "up", "--backend", "sim")
         pki = {path.name: path.read_bytes() for path in (state / "kwok" / "etcd-pki").iterdir()}
         for verb in ("stop", "start"):
             subprocess.run([kwokctl, verb, "cluster", "--name", "course"], env=env, check=True, capture_output=True)
