@@ -4,12 +4,18 @@
                                                             start the cluster (a no-op when it runs)
     python -m course cluster down                           stop it (any backend), leave nothing running
     python -m course cluster status                         what runs, where, which version
-    python -m course lab [--instructor] [JUPYTER ARGS]      cluster up, then JupyterLab on notebooks/
+    python -m course lab [--instructor] [--lang ko] [JUPYTER ARGS]
+                                                            cluster up, then JupyterLab on notebooks/
+                                                            (ko: on notebooks/ko/, all in Korean)
     python -m course reset CHAPTER                          restore a chapter's starting state
     python -m course toolchain [--method build|download]    fill the binary cache only
     python -m course toolchain go                           which Go would build them (installs it if needed)
     python -m course toolchain pin                          record download checksums (maintainers)
     python -m course release [CHAPTER ...]                  regenerate notebooks/ from autograder/source/
+    python -m course release --lang ko [--allow-untranslated] [CHAPTER ...]
+                                                            the Korean edition: notebooks/ko/, autograder/ko/
+    python -m course translations update|status [--lang ko] [CHAPTER ...]
+                                                            re-extract the catalogs / count what is left
     python -m course new-chapter ID "TITLE"                 a new chapter's skeleton that the tests accept
     python -m course record-kind-outputs [CHAPTER ...]      on kind: record what kind-only cells print (CI)
     python -m course class sandbox|grade|practice ...       a class on one cluster: course.classroom.cli
@@ -21,6 +27,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import urllib3
@@ -29,6 +36,7 @@ from kubernetes.client.exceptions import ApiException
 from course._cli_output import say, step
 from course._client import kubeconfig
 from course._errors import CourseError, explain_api_error
+from course._i18n import CATALOG_KINDS, ENGLISH, LANG_VARIABLE, LANGUAGES
 from course._paths import jupyter_config_dir, kubeconfig_path, repo_root
 from course.backends import BACKEND_NAMES, Backend, Status, all_backends, choose_backend, get_backend
 
@@ -75,10 +83,18 @@ def cluster_down() -> None:
         kubeconfig_path().unlink(missing_ok=True)
 
 
-def _lab(jupyter_args: Sequence[str], instructor: bool) -> NoReturn:
+def edition_dirs(lang: str) -> tuple[Path, Path]:
+    """Where an edition's released notebooks and its nbgrader source course root are: ``notebooks/`` and
+    ``autograder/`` for English, ``notebooks/<lang>/`` and ``autograder/<lang>/`` for a translation."""
+    if lang == ENGLISH:
+        return repo_root() / "notebooks", repo_root() / "autograder"
+    return repo_root() / "notebooks" / lang, repo_root() / "autograder" / lang
+
+
+def _lab(jupyter_args: Sequence[str], instructor: bool, lang: str) -> NoReturn:
     status = cluster_up("auto")
     _print_status(status)
-    notebooks = repo_root() / "notebooks"
+    notebooks = edition_dirs(lang)[0]
     role = "instructor" if instructor else "learner"
     say(f"Opening JupyterLab on {notebooks} (stop it with Ctrl-C; the cluster keeps running)")
     if instructor:
@@ -87,7 +103,10 @@ def _lab(jupyter_args: Sequence[str], instructor: bool) -> NoReturn:
         say("Learner view: Assignments and Validate only (instructors: python -m course lab --instructor).")
     # JupyterLab merges this folder's labconfig/page_config.json with the machine's own settings.
     config_path = os.pathsep.join(filter(None, [str(jupyter_config_dir(role)), os.environ.get("JUPYTER_CONFIG_PATH")]))
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path()), "JUPYTER_CONFIG_PATH": config_path}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path()), "JUPYTER_CONFIG_PATH": config_path, LANG_VARIABLE: lang}
+    if lang != ENGLISH:  # JupyterLab's own menus too (its language pack); its settings say so, the course's do not
+        config_path = os.pathsep.join([str(jupyter_config_dir(lang)), config_path])
+        env["JUPYTER_CONFIG_PATH"] = config_path
     # JupyterLab of this very environment (not whatever `jupyter` is first on PATH).
     command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", *jupyter_args]
     if os.geteuid() == 0:  # containers often run as root; JupyterLab refuses that unless told
@@ -120,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument(
         "--instructor", action="store_true", help="show nbgrader's instructor panels (Formgrader, Create Assignment)"
     )
+    lab.add_argument("--lang", choices=LANGUAGES, default=ENGLISH, help="the edition: ko opens notebooks/ko/ in Korean")
     reset = commands.add_parser("reset", help="restore a chapter's namespace to its starting state")
     reset.add_argument("chapter", help="for example 00-setup")
     toolchain = commands.add_parser("toolchain", help="fill the binary cache (or pin download checksums)")
@@ -127,6 +147,14 @@ def _parser() -> argparse.ArgumentParser:
     toolchain.add_argument("--method", choices=["auto", "build", "download"], default="auto")
     release = commands.add_parser("release", help="regenerate the student notebooks in notebooks/ (nbgrader)")
     release.add_argument("chapters", nargs="*", help="only these chapters (default: all)")
+    release.add_argument("--lang", choices=LANGUAGES, default=ENGLISH, help="the edition (ko: notebooks/ko/)")
+    release.add_argument(
+        "--allow-untranslated", action="store_true", help="release even with stale or missing translations (in English)"
+    )
+    translations = commands.add_parser("translations", help="keep a translated edition's catalogs current")
+    translations.add_argument("action", choices=["update", "status"])
+    translations.add_argument("chapters", nargs="*", help="only these chapters (default: all)")
+    translations.add_argument("--lang", choices=LANGUAGES[1:], default="ko")
     new_chapter = commands.add_parser("new-chapter", help="write a new chapter's YAML and source notebook")
     new_chapter.add_argument("id", help="NN-slug, for example 08-security")
     new_chapter.add_argument("title", help='one line, for example "Security"')
@@ -156,6 +184,20 @@ def _record_kind_outputs(chapters: list[str]) -> None:
     say("Next: python -m course release, then commit the recordings with the notebooks.")
 
 
+def _translations(action: str, lang: str, chapters: list[str]) -> None:
+    from course.translations import catalog_status, source_chapters, update_catalogs
+
+    for chapter in chapters or source_chapters():
+        if action == "update":
+            for path in update_catalogs(chapter, lang):
+                say(f"Updated {path.relative_to(repo_root())}")
+        for status in (catalog_status(chapter, lang, kind) for kind in CATALOG_KINDS):
+            counts = f"{len(status.translated)} translated, {len(status.stale)} stale, {len(status.missing)} missing"
+            say(f"{chapter} {status.kind}: {counts}")
+    if action == "status":
+        say(f"Stale entries are marked fuzzy in course/locale/{lang}/ (#| msgid is the English they translated).")
+
+
 def _no_answer(error: urllib3.exceptions.HTTPError) -> str:
     pool = getattr(error, "pool", None)
     where = f" at {pool.host}:{pool.port}" if pool is not None else ""
@@ -181,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "cluster":
             _print_status(get_backend("auto").status())
         elif args.command == "lab":
-            _lab(extra, args.instructor)
+            _lab(extra, args.instructor, args.lang)
         elif args.command == "reset":
             from course._session import connect
 
@@ -190,9 +232,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "release":
             from course.nbgrader_glue import release
 
+            notebooks, course_root = edition_dirs(args.lang)
             with step("Generating the student notebooks with nbgrader"):
-                written = release(repo_root() / "notebooks", args.chapters or None)
-            say(f"Wrote {len(written)} notebooks to notebooks/. Commit them together with their sources.")
+                written = release(
+                    notebooks,
+                    args.chapters or None,
+                    args.lang,
+                    args.allow_untranslated,
+                    None if args.lang == ENGLISH else course_root,
+                )
+            where = notebooks.relative_to(repo_root())
+            say(f"Wrote {len(written)} notebooks to {where}/. Commit them together with their sources.")
+        elif args.command == "translations":
+            _translations(args.action, args.lang, args.chapters)
         elif args.command == "record-kind-outputs":
             _record_kind_outputs(args.chapters)
         elif args.command == "new-chapter":

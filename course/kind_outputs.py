@@ -36,6 +36,7 @@ from nbformat import NotebookNode
 from traitlets import Bool
 
 from course._errors import CourseError
+from course._i18n import tr
 from course._paths import repo_root
 
 RECORDINGS_DIR = Path(__file__).parent / "chapters" / "on-kind"
@@ -48,7 +49,7 @@ _WIDGET = "application/vnd.jupyter.widget-view+json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 SUMMARY = "On kind, this cell printed (recorded on the course's kind cluster):"
-"""The label of the collapsed block; a translated edition replaces this sentence."""
+"""The label of the collapsed block, in the edition's language (``course/locale/<lang>/LC_MESSAGES``)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def shown_block(cell_id: str, recording: Recording) -> NotebookNode:
     """The Markdown cell that shows ``recording`` collapsed under the cell ``cell_id``; its own id is
     made from that one, so that generating the notebook again gives the same notebook."""
     cell: NotebookNode = nbformat.v4.new_markdown_cell(  # type: ignore[no-untyped-call]
-        f"<details><summary>{SUMMARY}</summary>\n\n<pre>{html.escape(recording.output.rstrip())}</pre>\n</details>",
+        f"<details><summary>{tr(SUMMARY)}</summary>\n\n<pre>{html.escape(recording.output.rstrip())}</pre>\n</details>",
         id=f"{cell_id}-on-kind",
         metadata={"k8s-course": {"recorded-on-kind": True}},
     )

@@ -31,8 +31,10 @@ from nbformat import NotebookNode
 from traitlets import Bool
 
 from course._errors import CourseError
+from course._i18n import ENGLISH, LANG_VARIABLE
 from course._naming import chapter_namespace
 from course._paths import repo_root, state_dir
+from course.translations import require_translations, write_translated_source
 
 
 def sandbox_namespace(student: str, assignment: str) -> str:
@@ -89,8 +91,9 @@ def nbgrader_log(command: str) -> Path:
     return state_dir() / "logs" / f"nbgrader-{command}.log"
 
 
-def run_nbgrader(course_root: Path, *args: str, timeout: float = 900) -> None:
-    """Run ``nbgrader *args`` in ``course_root``; a failure is a :class:`CourseError` naming its log."""
+def run_nbgrader(course_root: Path, *args: str, timeout: float = 900, lang: str = ENGLISH) -> None:
+    """Run ``nbgrader *args`` in ``course_root``, the course speaking ``lang`` (the notebooks it runs and
+    the blocks it adds); a failure is a :class:`CourseError` naming its log."""
     command = f"nbgrader {' '.join(args)}"
     log = nbgrader_log(args[0])
     try:
@@ -101,6 +104,7 @@ def run_nbgrader(course_root: Path, *args: str, timeout: float = 900) -> None:
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, LANG_VARIABLE: lang},
         )
     except subprocess.TimeoutExpired:
         raise CourseError(f"{command} did not finish in {timeout:.0f}s (in {course_root}).") from None
@@ -140,37 +144,52 @@ def require_source(course_root: Path, chapters: list[str]) -> None:
     raise CourseError(f"No chapter {', '.join(map(repr, missing))} in {where}. {there}")
 
 
-def generate_assignment(course_root: Path, chapter: str) -> Path:
+def generate_assignment(course_root: Path, chapter: str, lang: str = ENGLISH) -> Path:
     """``nbgrader generate_assignment``: write ``chapter``'s student version (solutions replaced by
     stubs, hidden tests removed) into ``course_root/release/<chapter>``, the folder returned."""
     require_source(course_root, [chapter])
-    run_nbgrader(course_root, "generate_assignment", chapter, "--force")
+    run_nbgrader(course_root, "generate_assignment", chapter, "--force", lang=lang)
     return course_root / "release" / chapter
 
 
-def scratch_course(into: Path, chapters: list[str] | None = None) -> Path:
+def scratch_course(into: Path, chapters: list[str] | None = None, lang: str = ENGLISH) -> Path:
     """Copy the course root (config and sources only) to ``into``, so nbgrader's database and
-    outputs never land in the checkout."""
+    outputs never land in the checkout. For a translated edition (``lang``), each source notebook's
+    Markdown cells are its translation (:mod:`course.translations`), every other cell the same."""
     chapters = chapters or _source_chapters(autograder_dir())
     require_source(autograder_dir(), chapters)
     into.mkdir(parents=True, exist_ok=True)
     shutil.copy(autograder_dir() / "nbgrader_config.py", into / "nbgrader_config.py")
     for chapter in chapters:
         shutil.copytree(autograder_dir() / "source" / chapter, into / "source" / chapter, dirs_exist_ok=True)
+        if lang != ENGLISH:
+            write_translated_source(chapter, lang, into / "source")
     return into
 
 
-def release(out_dir: Path, chapters: list[str] | None = None) -> list[Path]:
+def release(
+    out_dir: Path,
+    chapters: list[str] | None = None,
+    lang: str = ENGLISH,
+    allow_untranslated: bool = False,
+    course_root: Path | None = None,
+) -> list[Path]:
     """Generate the student version of each chapter (``nbgrader generate_assignment``) into ``out_dir``.
 
     The released notebooks are what ``notebooks/`` holds: solutions replaced by stubs, hidden tests
-    removed, graded cells checksummed.
+    removed, graded cells checksummed. A translated edition (``lang``) is refused while a chapter has a
+    stale or missing translation, unless ``allow_untranslated`` (those cells stay in English); its
+    source course root is also written to ``course_root`` when given (config and source notebooks).
     """
+    if lang != ENGLISH and not allow_untranslated:
+        require_translations(chapters or _source_chapters(autograder_dir()), lang)
     with tempfile.TemporaryDirectory(prefix="k8s-course-release-") as scratch:
-        root = scratch_course(Path(scratch), chapters)
+        root = scratch_course(Path(scratch), chapters, lang)
+        if course_root is not None:
+            shutil.copytree(root, course_root, dirs_exist_ok=True)
         written = []
         for chapter in sorted(p.name for p in (root / "source").iterdir()):
-            for notebook in sorted(generate_assignment(root, chapter).glob("*.ipynb")):
+            for notebook in sorted(generate_assignment(root, chapter, lang).glob("*.ipynb")):
                 out_dir.mkdir(parents=True, exist_ok=True)
                 target = out_dir / notebook.name
                 shutil.copy(notebook, target)
@@ -178,19 +197,20 @@ def release(out_dir: Path, chapters: list[str] | None = None) -> list[Path]:
         return written
 
 
-def autograde(submission: Path, chapter: str, student: str, workdir: Path) -> Grades:
+def autograde(submission: Path, chapter: str, student: str, workdir: Path, lang: str = ENGLISH) -> Grades:
     """Grade one submitted notebook of ``chapter`` with ``nbgrader autograde``, as an instructor would.
 
-    ``workdir`` becomes a scratch course root (config, sources, gradebook); the submission runs
-    against the course cluster in the namespace :func:`sandbox_namespace` gives ``student``.
+    ``workdir`` becomes a scratch course root (config, sources, gradebook) of the edition ``lang``; the
+    submission runs against the course cluster in the namespace :func:`sandbox_namespace` gives
+    ``student``, with the course speaking ``lang``.
     """
-    root = scratch_course(workdir, [chapter])
+    root = scratch_course(workdir, [chapter], lang)
     if not (root / "release" / chapter).exists():
-        generate_assignment(root, chapter)
+        generate_assignment(root, chapter, lang)
     target = root / "submitted" / student / chapter / submission.name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(submission, target)
-    run_nbgrader(root, "autograde", chapter, "--student", student, "--force")
+    run_nbgrader(root, "autograde", chapter, "--student", student, "--force", lang=lang)
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:

@@ -39,7 +39,8 @@ def test_environment_yml_pins_what_pyproject_pins() -> None:
     wanted = {CONDA_NAMES.get(name, name): pin for name, pin in map(requirement, project["dependencies"])}
     environment = yaml.safe_load((REPO / "environment.yml").read_text())
     assert environment["channels"][0] == "conda-forge"
-    conda = dict(requirement(spec) for spec in environment["dependencies"] if isinstance(spec, str))
+    from_pip = [spec for item in environment["dependencies"] if isinstance(item, dict) for spec in item.get("pip", [])]
+    conda = dict(requirement(spec) for spec in environment["dependencies"] + from_pip if isinstance(spec, str))
     assert {name: conda.get(name) for name in wanted} == wanted
     assert conda["python"] == "=3.11"
     assert conda["python-kubernetes"] == f"=={load_pins().python_client}"

@@ -1,0 +1,227 @@
+"""Translated editions, generated from the one English source: the chapters' catalogs and notebooks.
+
+The English source notebooks (``autograder/source/<id>/<id>.ipynb``) hold all code and tests. A
+translation lives in ``course/locale/<lang>/chapters/<id>.po``, one gettext entry per Markdown cell
+(``msgctxt`` = the cell id, ``msgid`` = its English source, ``msgstr`` = the translation); the plain
+texts that its check cells hand the check library are in ``check-texts/<id>.po`` (``msgctxt`` = the
+check cell's id; see :mod:`course._i18n`). :func:`translated_notebook` replaces each Markdown cell
+by its translation and keeps every other cell byte for byte, so nbgrader's grade ids and checksums are the same in every
+edition and one gradebook grades both.
+
+``python -m course translations update`` (:func:`update_catalogs`) re-extracts the entries: a
+translation is kept when its English is unchanged, kept but marked fuzzy (stale, with the previous
+English as ``#| msgid``) when it changed, dropped with its cell; new cells come in untranslated.
+``python -m course translations status`` (:func:`catalog_status`) counts translated, stale and
+missing entries per chapter.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import polib
+from nbformat import NotebookNode
+
+from course._errors import CourseError
+from course._i18n import CATALOG_KINDS, CHECK_TEXTS, PROSE, chapter_catalog_path, is_current
+from course._paths import repo_root
+
+CHECK_TEXT_ARGUMENTS = {"hint": None, "what": None, "expect": 1, "expect_answer": 3}
+"""Where a check cell's texts are: the keywords ``hint=`` and ``what=`` of any ``checks.*`` call, and
+the ``what`` argument by position of ``checks.expect`` (2nd) and ``checks.expect_answer`` (4th)."""
+
+
+def source_notebook_path(chapter: str) -> Path:
+    return repo_root() / "autograder" / "source" / chapter / f"{chapter}.ipynb"
+
+
+def source_chapters() -> list[str]:
+    """Every chapter with a source notebook, in order."""
+    return sorted(path.stem for path in (repo_root() / "autograder" / "source").glob("*/*.ipynb"))
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    notebook: NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    return notebook
+
+
+def is_check_cell(cell: NotebookNode) -> bool:
+    """An nbgrader "Autograder tests" cell."""
+    return cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("grade"))
+
+
+def check_texts(source: str) -> list[str]:
+    """The plain texts a check cell passes to the check library, in order, without repeats.
+
+    f-strings are left out: their text is only known when the check runs.
+
+    >>> check_texts('checks.expect(ok, "web is missing.", expected=1, found=0, hint=f"{x}")\\n'
+    ...             'checks.expect_field(pod, "spec.replicas", 3, hint="Scale it.")')
+    ['web is missing.', 'Scale it.']
+    """
+    texts: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "checks"):
+            continue
+        arguments = [keyword.value for keyword in node.keywords if keyword.arg in CHECK_TEXT_ARGUMENTS]
+        position = CHECK_TEXT_ARGUMENTS.get(node.func.attr)
+        if position is not None and len(node.args) > position:
+            arguments.append(node.args[position])
+        texts += [a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value]
+    return list(dict.fromkeys(texts))
+
+
+def english_entries(notebook: NotebookNode, kind: str) -> list[tuple[str, str]]:
+    """What a chapter's catalog of ``kind`` translates, as (msgctxt, msgid) in notebook order: each
+    Markdown cell (:data:`PROSE`), or each check cell's texts (:data:`CHECK_TEXTS`)."""
+    entries: list[tuple[str, str]] = []
+    for cell in notebook.cells:
+        if kind == PROSE and cell.cell_type == "markdown":
+            entries.append((cell.id, cell.source))
+        elif kind == CHECK_TEXTS and is_check_cell(cell):
+            entries += [(cell.id, text) for text in check_texts(cell.source)]
+    return entries
+
+
+def _key(kind: str, context: str, english: str) -> tuple[str, str]:
+    """What ties a translation to its English: a prose entry's cell (whose text may change), a check
+    text's cell and text (a cell has several; a changed text is a new entry)."""
+    return (context, "") if kind == PROSE else (context, english)
+
+
+def _new_catalog(chapter: str, lang: str) -> polib.POFile:
+    catalog = polib.POFile(wrapwidth=0)
+    catalog.metadata = {
+        "Project-Id-Version": f"k8s-course {chapter}",
+        "Language": lang,
+        "MIME-Version": "1.0",
+        "Content-Type": "text/plain; charset=UTF-8",
+        "Content-Transfer-Encoding": "8bit",
+    }
+    return catalog
+
+
+def load_catalog(chapter: str, lang: str, kind: str = PROSE) -> polib.POFile:
+    """The chapter's catalog of ``kind`` for ``lang`` (an empty one when it has none yet)."""
+    path = chapter_catalog_path(lang, chapter, kind)
+    if not path.exists():
+        return _new_catalog(chapter, lang)
+    catalog = polib.pofile(str(path), wrapwidth=0)
+    catalog.wrapwidth = 0  # one line per source line, as written: a diff shows what a translator changed
+    return catalog
+
+
+def updated_catalog(chapter: str, lang: str, kind: str = PROSE) -> polib.POFile:
+    """The chapter's catalog of ``kind`` re-extracted from its source notebook (nothing is written)."""
+    catalog = load_catalog(chapter, lang, kind)
+    old = {_key(kind, entry.msgctxt, entry.msgid): entry for entry in catalog if not entry.obsolete}
+    catalog[:] = []
+    for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind):
+        before = old.get(_key(kind, context, english))
+        if before is None:
+            catalog.append(polib.POEntry(msgctxt=context, msgid=english, msgstr=""))
+        elif before.msgid == english:
+            catalog.append(before)
+        else:  # the English changed: keep the translation as a draft, marked stale, with what it translated
+            entry = polib.POEntry(msgctxt=context, msgid=english, msgstr=before.msgstr)
+            if before.msgstr:
+                entry.flags = ["fuzzy"]
+                entry.previous_msgid = before.previous_msgid if before.fuzzy and before.previous_msgid else before.msgid
+            catalog.append(entry)
+    return catalog
+
+
+def update_catalogs(chapter: str, lang: str) -> list[Path]:
+    """Write the chapter's re-extracted catalogs; returns those that changed."""
+    changed = []
+    for kind in CATALOG_KINDS:
+        path = chapter_catalog_path(lang, chapter, kind)
+        text = str(updated_catalog(chapter, lang, kind))
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            changed.append(path)
+    return changed
+
+
+@dataclass
+class CatalogStatus:
+    """A chapter's catalog against its source notebook: which entries are translated, stale, missing
+    (each named ``<cell id>`` for prose, ``<cell id>: <English text>`` for a check text)."""
+
+    chapter: str
+    kind: str
+    translated: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    """Translated once, but the English changed since (fuzzy), or the catalog still has the old English."""
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.stale or self.missing)
+
+
+def catalog_status(chapter: str, lang: str, kind: str = PROSE) -> CatalogStatus:
+    """Compare the chapter's catalog of ``kind`` on disk with its source notebook."""
+    status = CatalogStatus(chapter, kind)
+    catalog = load_catalog(chapter, lang, kind)
+    on_disk = {_key(kind, entry.msgctxt, entry.msgid): entry for entry in catalog if not entry.obsolete}
+    for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind):
+        entry = on_disk.get(_key(kind, context, english))
+        name = context if kind == PROSE else f"{context}: {english}"
+        if entry is None or not entry.msgstr:
+            status.missing.append(name)
+        elif entry.fuzzy or entry.msgid != english:
+            status.stale.append(name)
+        else:
+            status.translated.append(name)
+    return status
+
+
+def require_translations(chapters: list[str], lang: str) -> None:
+    """Refuse, in one message, chapters whose Markdown cells have stale or missing translations."""
+    problems = []
+    for chapter in chapters:
+        status = catalog_status(chapter, lang)
+        cells = status.stale + status.missing
+        if cells:
+            problems.append(f"{chapter} ({len(cells)} cells: {', '.join(cells[:5])}{' ...' if len(cells) > 5 else ''})")
+    if problems:
+        raise CourseError(
+            f"Stale or missing '{lang}' translations in {'; '.join(problems)}. Run: python -m course translations "
+            f"update --lang {lang}, translate the entries in course/locale/{lang}/chapters/, or release with "
+            "--allow-untranslated (those cells stay in English)."
+        )
+
+
+def translated_notebook(notebook: NotebookNode, chapter: str, lang: str) -> NotebookNode:
+    """``notebook`` with each Markdown cell replaced by its current translation (English where there is
+    none); every other cell, and every cell's metadata and id, unchanged."""
+    translations = {  # cell id -> (the English it translates, the translation)
+        entry.msgctxt: (entry.msgid, entry.msgstr)
+        for entry in load_catalog(chapter, lang)
+        if is_current(entry)
+    }
+    translated = copy.deepcopy(notebook)
+    for cell in translated.cells:
+        english, translation = translations.get(cell.get("id"), ("", ""))
+        if cell.cell_type == "markdown" and english == cell.source:  # a changed cell is stale: English stays
+            cell.source = translation
+    return translated
+
+
+def write_translated_source(chapter: str, lang: str, into: Path) -> Path:
+    """Write ``chapter``'s translated source notebook to ``into/<chapter>/<chapter>.ipynb``."""
+    source = source_notebook_path(chapter)
+    if not source.exists():
+        raise CourseError(f"No source notebook {source}. Chapters: {', '.join(source_chapters())}.")
+    target = into / chapter / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(translated_notebook(read_notebook(source), chapter, lang), target)  # type: ignore[no-untyped-call]
+    return target
