@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from course._i18n import tr
+
 
 class CourseError(Exception):
     """A problem the learner can fix; ``str()`` is the whole message, ready to show.
@@ -252,14 +254,14 @@ def explain_api_error(error: ApiException, action: str) -> ApiProblem:
         meaning, advice = _MEANINGS.get(status, ("", ""))
     wrong_types = _wrong_types(said) if status == 500 else None
     if wrong_types:
-        lines = [f"{action} failed: a value in the manifest has the wrong type.", *wrong_types]
+        lines = [tr("{action} failed: a value in the manifest has the wrong type.", action=action), *wrong_types]
         return ApiProblem("\n".join(lines), status, reason, json.dumps(body, indent=2))
-    first = f"{action} failed: {status} {error.reason or reason}"
-    first += f". Kubernetes said: {said}" if said else "."
+    first = tr("{action} failed: {status} {reason}", action=action, status=status, reason=error.reason or reason)
+    first += tr(". Kubernetes said: {said}", said=said) if said else "."
     lines = [first]
-    if meaning:
-        lines.append(f"  What it means: {meaning}.")
-        lines.append(f"  Try: {advice}.")
+    if meaning:  # the fixed meanings are in the catalog; one that names a field stays in English
+        lines.append(tr("  What it means: {meaning}.", meaning=tr(meaning)))
+        lines.append(tr("  Try: {advice}.", advice=tr(advice)))
     details = json.dumps(body, indent=2) if body else str(error)
     return ApiProblem("\n".join(lines), status, reason, details)
 
@@ -273,23 +275,26 @@ def explain_yaml_error(error: yaml.YAMLError, text: str) -> ManifestError:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     if mark is None:
-        failure = ManifestError(f"The YAML could not be read: {problem}")
+        failure = ManifestError(tr("The YAML could not be read: {problem}", problem=problem))
         failure.details = str(error)
         return failure
     lines = text.splitlines()
     line = lines[mark.line] if mark.line < len(lines) else ""
     message = [
-        f"YAML syntax error on line {mark.line + 1}, column {mark.column + 1}: {problem}",
+        tr("YAML syntax error on line {line}, column {column}: {problem}", line=mark.line + 1, column=mark.column + 1,
+           problem=problem),
         f"  {mark.line + 1:>3} | {line.expandtabs(4)}",
     ]
     before = line[: mark.column]
     if line[mark.column : mark.column + 1] == "\t" and not before.strip():
-        message.append("  Hint: this line is indented with a tab character. YAML indents with spaces only.")
+        message.append(tr("  Hint: this line is indented with a tab character. YAML indents with spaces only."))
     elif line[mark.column : mark.column + 1] == "\t":
         # Elsewhere kubectl and the course take a tab as a space; after '- ' it would indent what follows.
-        message.append(f"  Hint: a tab character after {before.strip()[-1]!r} indents what follows. Use a space.")
+        message.append(
+            tr("  Hint: a tab character after {before!r} indents what follows. Use a space.", before=before.strip()[-1])
+        )
     else:
-        message.append("  Hint: check the indentation (spaces only) and the ':' after each key on this line.")
+        message.append(tr("  Hint: check the indentation (spaces only) and the ':' after each key on this line."))
     failure = ManifestError("\n".join(message))
     failure.details = str(error)
     return failure

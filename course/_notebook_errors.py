@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from course._errors import CourseError, explain_api_error
+from course._i18n import tr
 from course._notebook_output import in_notebook
 from course.checks import CheckFailed
 
@@ -24,7 +25,8 @@ def full_error_html(details: str, traceback_text: str) -> str:
     """The full error behind a short message, folded: one click on "full error" opens it."""
     parts = [f"<pre>{escape(details)}</pre>"] if details else []
     parts.append(f"<pre>{escape(traceback_text)}</pre>")
-    return "<details class='course-full-error'><summary>full error</summary>" + "".join(parts) + "</details>"
+    summary = tr("full error")
+    return f"<details class='course-full-error'><summary>{summary}</summary>" + "".join(parts) + "</details>"
 
 
 def install_notebook_handler() -> None:
@@ -49,6 +51,6 @@ def install_notebook_handler() -> None:
 
             display(HTML(full_error_html(getattr(value, "details", ""), full)))
         else:
-            print("(%tb in a new cell shows the full traceback)")
+            print(tr("(%tb in a new cell shows the full traceback)"))
 
     shell.set_custom_exc((CourseError, ApiException, CheckFailed), short)

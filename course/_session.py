@@ -28,6 +28,7 @@ from course._applying import apply
 from course._chapters import Chapter, load_chapter, verdict
 from course._client import api_client, dynamic_client, kubeconfig
 from course._errors import CourseError, explain_api_error
+from course._i18n import tr
 from course._manifests import Manifest
 from course._naming import namespace_for
 from course._notebook_errors import install_notebook_handler
@@ -194,10 +195,14 @@ def connect(chapter_id: str, quiet: bool = False) -> Cluster:
         nodes = cluster.core.list_node().items
         role = "node-role.kubernetes.io/control-plane"
         control = sum(1 for n in nodes if n.metadata and role in (n.metadata.labels or {}))
+        connected = "✓ Connected: {backend} cluster, Kubernetes {version}, {nodes} nodes ({control} control plane, "
+        connected += "{workers} workers)"
+        works = "✓ Chapter {chapter} ({title}) works in namespace {namespace!r}"
         print(
-            f"✓ Connected: {cluster.backend} cluster, Kubernetes {version.git_version}, "
-            f"{len(nodes)} nodes ({control} control plane, {len(nodes) - control} workers)\n"
-            f"✓ Chapter {chapter.id} ({chapter.title}) works in namespace {namespace!r}"
+            tr(connected, backend=cluster.backend, version=version.git_version, nodes=len(nodes), control=control,
+               workers=len(nodes) - control),
+            tr(works, chapter=chapter.id, title=tr(chapter.title), namespace=namespace),
+            sep="\n",
         )
     return cluster
 

@@ -17,6 +17,7 @@ import sys
 from html import escape
 from typing import Protocol, TextIO
 
+from course._i18n import tr
 from course._notebook_output import in_notebook
 
 BAR_CELLS = 10
@@ -54,7 +55,8 @@ class TextProgress:
             return
         self._shown = (counted, seen)
         count = f"{text_bar(*counted)} {counted[0]}/{counted[1]} " if counted else ""
-        self.stream.write(f"  waiting for {self.title}: {count}{seen} ({elapsed:.0f}s)\n")
+        waiting = tr("waiting for {title}", title=self.title)
+        self.stream.write(f"  {waiting}: {count}{seen} ({elapsed:.0f}s)\n")
         self.stream.flush()
 
     def finish(self, ok: bool, message: str) -> None:
@@ -72,7 +74,7 @@ class WidgetProgress:
         self.title = title
         self.timeout = timeout
         self.bar = ipywidgets.IntProgress(value=0, min=0, max=100, bar_style="info")
-        self.label = ipywidgets.HTML(value=escape(f"waiting for {title}"))
+        self.label = ipywidgets.HTML(value=escape(tr("waiting for {title}", title=title)))
         self.box = ipywidgets.HBox([self.bar, self.label])
         self.box.add_class("course-progress")
         display(self.box)
@@ -84,7 +86,9 @@ class WidgetProgress:
         else:  # nothing to count: the bar fills towards the deadline instead
             self.bar.max, self.bar.value = 100, min(100, int(100 * elapsed / max(self.timeout, 1e-9)))
             count = ""
-        self.label.value = escape(f"waiting for {self.title}: {count}{seen} ({elapsed:.0f}s of {self.timeout:.0f}s)")
+        progress = "waiting for {title}: {count}{seen} ({elapsed:.0f}s of {timeout:.0f}s)"
+        self.label.value = escape(tr(progress, title=self.title, count=count, seen=seen, elapsed=elapsed,
+                                     timeout=self.timeout))
 
     def finish(self, ok: bool, message: str) -> None:
         self.bar.bar_style = "success" if ok else "danger"

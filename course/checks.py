@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
@@ -28,6 +29,7 @@ from course._chapters import chapter_ids
 from course._client import dynamic_client
 from course._errors import CourseError
 from course._events import in_order
+from course._i18n import tr, translate
 from course._naming import namespace_for
 from course._readiness import readiness
 
@@ -82,15 +84,21 @@ class CheckFailed(AssertionError):
     """
 
     def __init__(self, what: str, expected: Any, found: Any, hint: str = "") -> None:
+        # A check cell's own texts are English in every edition: translated here (course/_i18n.py).
+        what, hint = translate(what), translate(hint)
         self.what, self.expected, self.found, self.hint = what, expected, found, hint
         lines = [what]
         differences = diff_fields(expected, found) or None  # an empty table would show nothing: say both
         if differences is None:
-            lines += [f"  expected: {expected}", f"  found:    {found}"]
+            labels = [f"{tr(label)}:" for label in ("expected", "found", "hint")]
+            width = max(map(_width, labels))
+            lines += [f"  {_pad(labels[0], width)} {expected}", f"  {_pad(labels[1], width)} {found}"]
+            if hint:
+                lines.append(f"  {_pad(labels[2], width)} {hint}")
         else:
             lines += _diff_table(differences)
-        if hint:
-            lines.append(f"  hint:     {hint}" if differences is None else f"  hint:   {hint}")
+            if hint:
+                lines.append(f"  {tr('hint')}:   {hint}")
         super().__init__("\n".join(lines))
 
 
@@ -160,12 +168,21 @@ def _shown(value: Any) -> str:
 
 def _diff_table(rows: list[tuple[str, str, str]]) -> list[str]:
     shown = rows[:DIFF_ROWS]
-    table = [("field", "expected", "found"), *shown]
-    widths = [max(len(row[column]) for row in table) for column in range(2)]
-    lines = [f"  {row[0].ljust(widths[0])}   {row[1].ljust(widths[1])}   {row[2]}".rstrip() for row in table]
+    table = [(tr("field"), tr("expected"), tr("found")), *shown]
+    widths = [max(_width(row[column]) for row in table) for column in range(2)]
+    lines = [f"  {_pad(row[0], widths[0])}   {_pad(row[1], widths[1])}   {row[2]}".rstrip() for row in table]
     if len(rows) > DIFF_ROWS:
-        lines.append(f"  ... and {len(rows) - DIFF_ROWS} more differences")
+        lines.append("  " + tr("... and {count} more differences", count=len(rows) - DIFF_ROWS))
     return lines
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 def namespace(chapter_id: str) -> str:
@@ -307,7 +324,7 @@ def expect_object(kind: str, name: str, namespace: str | None = None, hint: str 
     unknown kind or a missing namespace is an :class:`AuthoringError`.
     """
     resource = _resource(kind, namespace, f"checks.expect_object({kind!r}, {name!r})")
-    where = f" in namespace {namespace!r}" if resource.namespaced and namespace else ""
+    where = tr(" in namespace {namespace!r}", namespace=namespace) if resource.namespaced and namespace else ""
     scope = namespace if resource.namespaced else None
     try:
         return dict(resource.get(name=name, namespace=scope).to_dict())
@@ -316,10 +333,11 @@ def expect_object(kind: str, name: str, namespace: str | None = None, hint: str 
             raise
     others = sorted(item.metadata.name for item in resource.get(namespace=scope).items)
     raise CheckFailed(
-        f"There is no {kind} named {name!r}{where}.",
-        f"a {kind} named {name!r}",
-        f"{kind}s here: {', '.join(others)}" if others else f"no {kind} at all",
-        hint or f"Create it (check the spelling of the name: {name!r}), then run this check again.",
+        tr("There is no {kind} named {name!r}{where}.", kind=kind, name=name, where=where),
+        tr("a {kind} named {name!r}", kind=kind, name=name),
+        tr("{kind}s here: {names}", kind=kind, names=", ".join(others)) if others
+        else tr("no {kind} at all", kind=kind),
+        hint or tr("Create it (check the spelling of the name: {name!r}), then run this check again.", name=name),
     )
 
 
@@ -328,9 +346,11 @@ def expect_field(obj: dict[str, Any], path: str, expected: Any, hint: str = "") 
     found = field(obj, path, _MISSING)
     if found != expected:
         meta = obj.get("metadata", {})
-        state = "is not set" if found is _MISSING else "is not as asked"
+        state = "{kind} {name!r}: {path} is not as asked."
+        if found is _MISSING:
+            state = "{kind} {name!r}: {path} is not set."
         raise CheckFailed(
-            f"{obj.get('kind', 'The object')} {meta.get('name', '')!r}: {path} {state}.",
+            tr(state, kind=obj.get("kind", "The object"), name=meta.get("name", ""), path=path),
             *_comparable(expected, found),
             hint,
         )
@@ -364,7 +384,7 @@ def expect_fields(obj: dict[str, Any], expected: dict[str, Any], hint: str = "")
     if wrong:
         meta = obj.get("metadata", {})
         raise CheckFailed(
-            f"{obj.get('kind', 'The object')} {meta.get('name', '')!r} is not as asked.",
+            tr("{kind} {name!r} is not as asked.", kind=obj.get("kind", "The object"), name=meta.get("name", "")),
             wrong,
             {path: found[path] for path in wrong if found[path] is not _MISSING},
             hint,
@@ -1028,12 +1048,15 @@ def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
             f"{found}; {crowded}",
             "Other Pods fill the nodes. Run the check again in a while; in a class, ask for this to be graded again.",
         )
-    what = "its events" if kind in ("Pod", "Node") else "its Pods and their events"
+    what = "Look at its events: kubectl describe {command} {name}"
+    if kind not in ("Pod", "Node"):
+        what = "Look at its Pods and their events: kubectl describe {command} {name}"
     raise CheckFailed(
-        f"{kind} {name!r} is not {'complete' if kind == 'Job' else 'ready'}.",
+        tr("{kind} {name!r} is not complete." if kind == "Job" else "{kind} {name!r} is not ready.",
+           kind=kind, name=name),
         state.expected,
         found,
-        hint or f"Look at {what}: kubectl describe {kind.lower()} {name}",
+        hint or tr(what, command=kind.lower(), name=name),
     )
 
 
@@ -1141,6 +1164,7 @@ def expect_answer(name: str, value: Any, kind: type | tuple[type, ...], what: st
     if isinstance(value, kind):
         return value
     shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."
-    missing = f"no variable {name} (run the exercise's cell first)"
+    missing = tr("no variable {name} (run the exercise's cell first)", name=name)
     found = missing if value is None else f"{type(value).__name__} {shown}"
-    raise CheckFailed(f"{name} should be {what}.", what, found, hint)
+    what = translate(what)
+    raise CheckFailed(tr("{name} should be {what}.", name=name, what=what), what, found, hint)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from html import escape
 
+from course._i18n import tr
 from course.pictures._status import TONES, Tone
 
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'Noto Sans KR', sans-serif"
@@ -162,9 +163,10 @@ class Canvas:
         for tone in TONES:
             if tone not in labels:
                 continue
+            label = tr(labels[tone])
             self.rect(x, y, 12, 12, FILL[tone], STROKE[tone], rx=2)
-            self.text(x + 16, y + 10, labels[tone], size=10, fill=MUTED)
-            x += 16 + text_width(labels[tone], 10) + 12
+            self.text(x + 16, y + 10, label, size=10, fill=MUTED)
+            x += 16 + text_width(label, 10) + 12
         return x
 
     def svg(self, picture: str) -> str:
