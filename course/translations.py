@@ -129,7 +129,7 @@ def updated_catalog(chapter: str, lang: str, kind: str = PROSE) -> polib.POFile:
         elif before.msgid == english:
             catalog.append(before)
         else:  # the English changed: keep the translation as a draft, marked stale, with what it translated
-            entry = polib.POEntry(msgctxt=context, msgid=english, msgstr=before.msgstr)
+            entry = polib.POEntry(msgctxt=context, msgid=english, msgstr=before.msgstr, tcomment=before.tcomment)
             if before.msgstr:
                 entry.flags = ["fuzzy"]
                 entry.previous_msgid = before.previous_msgid if before.fuzzy and before.previous_msgid else before.msgid

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -167,19 +167,25 @@ Graded = Ahead[tuple[str, str], Grades]
 
 @contextmanager
 def graded_both_ways(
-    chapters: list[str], released_course: Path, tmp_path_factory: pytest.TempPathFactory, ahead_of_time: bool = True
+    chapters: list[str],
+    released_course: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    ahead_of_time: bool = True,
+    variants: Mapping[str, Callable[[str], Path]] = VARIANTS,
+    lang: str = "en",
 ) -> Iterator[Graded]:
     """Every (chapter, variant) of ``chapters`` graded once through ``nbgrader autograde`` on the course
-    cluster, each in a course root and a namespace of its own. ``ahead_of_time``: two at a time, all started
-    when the first test asks; otherwise one at a time, each when its test asks (so a test's duration is its
-    grading's). A test waits for its own."""
+    cluster, each in a course root and a namespace of its own (the variant is the student). ``ahead_of_time``:
+    two at a time, all started when the first test asks; otherwise one at a time, each when its test asks (so a
+    test's duration is its grading's). A test waits for its own. ``lang``: the edition that ``released_course``
+    holds (tests/test_korean_edition.py)."""
 
     def grade(key: tuple[str, str]) -> Grades:
         chapter, variant = key
         root = copy_of_course(released_course, tmp_path_factory.mktemp(f"{chapter}-{variant}"))
-        return autograde(VARIANTS[variant](chapter), chapter, variant, root)
+        return autograde(variants[variant](chapter), chapter, variant, root, lang)
 
-    keys = [(chapter, variant) for chapter in chapters for variant in VARIANTS]
+    keys = [(chapter, variant) for chapter in chapters for variant in variants]
     with ahead(keys, grade, ahead=None if ahead_of_time else 1, workers=2 if ahead_of_time else 1) as grades:
         yield grades
 
