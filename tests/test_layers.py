@@ -7,6 +7,8 @@ with a module placed in no layer fails, and the report names the import chain.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -61,3 +63,17 @@ def test_a_module_in_no_layer_is_refused(copy_of_course: Path) -> None:
     result = _lint(copy_of_course)
     assert result.returncode == 1, result.stdout
     assert "course._helpers" in result.stdout
+
+
+def test_chapters_use_only_the_public_api() -> None:
+    """A chapter is what a learner copies from: its cells import the course's public modules, never a
+    private ``course._x`` one (a check that needs more from the cluster asks ``checks.objects``)."""
+    private = re.compile(r"^\s*(?:from|import)\s+course\._\w+", re.MULTILINE)
+    found = [
+        f"{notebook.parent.name}, cell {cell.get('id')}: {match.group(0).strip()}"
+        for notebook in sorted((ROOT / "autograder" / "source").glob("*/*.ipynb"))
+        for cell in json.loads(notebook.read_text())["cells"]
+        if cell["cell_type"] == "code"
+        for match in private.finditer("".join(cell["source"]))
+    ]
+    assert not found, "chapter cells import a private module of the course: " + "; ".join(found)
