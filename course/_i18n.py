@@ -62,6 +62,20 @@ def language() -> str:
     return chosen if chosen in LANGUAGES else ENGLISH
 
 
+EDITION_METADATA = "k8s-course"
+"""The notebook metadata key under which a translated edition's notebook says its ``lang``."""
+
+
+def notebook_language(metadata: dict[str, Any]) -> str:
+    """The edition a notebook belongs to, from its metadata: what a grader's feedback on it speaks.
+
+    >>> notebook_language({"k8s-course": {"lang": "ko"}}), notebook_language({})
+    ('ko', 'en')
+    """
+    lang = str((metadata.get(EDITION_METADATA) or {}).get("lang", ENGLISH))
+    return lang if lang in LANGUAGES else ENGLISH
+
+
 def catalog_path(lang: str) -> Path:
     """The library's own message catalog for ``lang``."""
     return LOCALE_DIR / lang / "LC_MESSAGES" / "course.po"

@@ -7,7 +7,8 @@ it builds on this module.)
 :class:`ChapterSandbox` preprocessor runs just before nbgrader's ``Execute`` and sets the environment
 the notebook's kernel inherits: the namespace ``<student>-<assignment>`` and ``K8S_COURSE_FRESH=1``,
 so ``course.connect()`` empties that namespace and restores the chapter's starting state before the
-student's code runs. Grades then depend only on what the submission does.
+student's code runs. Grades then depend only on what the submission does. The kernel speaks the
+language of the submission's edition (its notebook metadata, :func:`course._i18n.notebook_language`).
 
 When nbgrader fails (a notebook it cannot read, a chapter with no source), the problem is a
 :class:`~course._errors.CourseError` saying what failed, nbgrader's last complaint, where its whole
@@ -31,7 +32,7 @@ from nbformat import NotebookNode
 from traitlets import Bool
 
 from course._errors import CourseError
-from course._i18n import ENGLISH, LANG_VARIABLE
+from course._i18n import ENGLISH, LANG_VARIABLE, notebook_language
 from course._naming import chapter_namespace
 from course._paths import repo_root, state_dir
 from course.translations import require_translations, write_translated_source
@@ -60,6 +61,8 @@ class ChapterSandbox(Preprocessor):
         if student and assignment:
             os.environ["K8S_COURSE_NAMESPACE"] = sandbox_namespace(student, assignment)
             os.environ["K8S_COURSE_FRESH"] = "1"
+            # Feedback in the language of the edition the student worked in, whichever course root grades it.
+            os.environ[LANG_VARIABLE] = notebook_language(nb.metadata)
         return nb, resources
 
 
@@ -197,6 +200,15 @@ def release(
         return written
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One notebook to grade: its file, the chapter (nbgrader assignment) and the student it is from."""
+
+    notebook: Path
+    chapter: str
+    student: str
+
+
 def autograde(submission: Path, chapter: str, student: str, workdir: Path, lang: str = ENGLISH) -> Grades:
     """Grade one submitted notebook of ``chapter`` with ``nbgrader autograde``, as an instructor would.
 
@@ -204,19 +216,41 @@ def autograde(submission: Path, chapter: str, student: str, workdir: Path, lang:
     submission runs against the course cluster in the namespace :func:`sandbox_namespace` gives
     ``student``, with the course speaking ``lang``.
     """
-    root = scratch_course(workdir, [chapter], lang)
-    if not (root / "release" / chapter).exists():
-        generate_assignment(root, chapter, lang)
-    target = root / "submitted" / student / chapter / submission.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(submission, target)
-    run_nbgrader(root, "autograde", chapter, "--student", student, "--force", lang=lang)
+    [grades] = autograde_all([Submission(submission, chapter, student)], workdir, lang).values()
+    return grades
+
+
+def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGLISH) -> dict[tuple[str, str], Grades]:
+    """Grade several submitted notebooks, of one chapter or more, with one ``nbgrader autograde``, as
+    :func:`autograde` grades one; their grades by ``(chapter, student)``.
+
+    nbgrader starts once and grades them one after another, each in its student's namespace: its start
+    (importing nbgrader, nbconvert and jupyter_client, reading the config and the gradebook) takes longer
+    than a short notebook's cells, so grading many submissions in one start saves most of it.
+    ``workdir`` must hold no other submissions: nbgrader grades every one it finds there.
+    """
+    chapters = sorted({sub.chapter for sub in submissions})
+    students = sorted({sub.student for sub in submissions})
+    root = scratch_course(workdir, chapters, lang)
+    for chapter in chapters:
+        if not (root / "release" / chapter).exists():
+            generate_assignment(root, chapter, lang)
+    for sub in submissions:
+        target = root / "submitted" / sub.student / sub.chapter / sub.notebook.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sub.notebook, target)
+    assignment = chapters[0] if len(chapters) == 1 else "*"  # "*": every chapter that has a submission
+    only = ["--student", students[0]] if len(students) == 1 else []
+    run_nbgrader(root, "autograde", assignment, *only, "--force", timeout=900 * len(submissions), lang=lang)
     from nbgrader.api import Gradebook
 
+    graded = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        notebook = gradebook.find_submission_notebook(submission.stem, chapter, student)
-        return Grades(
-            cells={grade.name: float(grade.score) for grade in notebook.grades},
-            max_cells={grade.name: float(grade.max_score) for grade in notebook.grades},
-            autograded=root / "autograded" / student / chapter / submission.name,
-        )
+        for sub in submissions:
+            notebook = gradebook.find_submission_notebook(sub.notebook.stem, sub.chapter, sub.student)
+            graded[sub.chapter, sub.student] = Grades(
+                cells={grade.name: float(grade.score) for grade in notebook.grades},
+                max_cells={grade.name: float(grade.max_score) for grade in notebook.grades},
+                autograded=root / "autograded" / sub.student / sub.chapter / sub.notebook.name,
+            )
+    return graded

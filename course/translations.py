@@ -27,7 +27,7 @@ import polib
 from nbformat import NotebookNode
 
 from course._errors import CourseError
-from course._i18n import CATALOG_KINDS, CHECK_TEXTS, PROSE, chapter_catalog_path, is_current
+from course._i18n import CATALOG_KINDS, CHECK_TEXTS, EDITION_METADATA, PROSE, chapter_catalog_path, is_current
 from course._paths import repo_root
 
 CHECK_TEXT_ARGUMENTS = {"hint": None, "what": None, "expect": 1, "expect_answer": 3}
@@ -202,13 +202,15 @@ def require_translations(chapters: list[str], lang: str) -> None:
 
 def translated_notebook(notebook: NotebookNode, chapter: str, lang: str) -> NotebookNode:
     """``notebook`` with each Markdown cell replaced by its current translation (English where there is
-    none); every other cell, and every cell's metadata and id, unchanged."""
+    none); every other cell, and every cell's metadata and id, unchanged. The notebook's metadata names
+    its language (:func:`course._i18n.notebook_language`)."""
     translations = {  # cell id -> (the English it translates, the translation)
         entry.msgctxt: (entry.msgid, entry.msgstr)
         for entry in load_catalog(chapter, lang)
         if is_current(entry)
     }
     translated = copy.deepcopy(notebook)
+    translated.metadata.setdefault(EDITION_METADATA, {})["lang"] = lang  # the grader's feedback follows it
     for cell in translated.cells:
         english, translation = translations.get(cell.get("id"), ("", ""))
         if cell.cell_type == "markdown" and english == cell.source:  # a changed cell is stale: English stays

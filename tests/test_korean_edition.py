@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,14 @@ import yaml
 
 from course import translations
 from course._errors import CourseError
-from course._i18n import CATALOG_KINDS, CHECK_TEXTS, catalog_path, chapter_catalog_path, is_current
+from course._i18n import (
+    CATALOG_KINDS,
+    CHECK_TEXTS,
+    catalog_path,
+    chapter_catalog_path,
+    is_current,
+    notebook_language,
+)
 from course.kind_outputs import SUMMARY, shown_block
 from course.nbgrader_glue import release
 
@@ -131,7 +139,7 @@ def test_code_and_check_cells_are_byte_identical_and_prose_is_translated(chapter
     catalog = {entry.msgctxt: entry for entry in translations.load_catalog(chapter, LANG) if is_current(entry)}
     for before, after in zip(english.cells, korean.cells, strict=True):
         assert (before.id, before.cell_type, before.metadata) == (after.id, after.cell_type, after.metadata)
-        if before.cell_type == "markdown" and before.id in catalog:
+        if before.cell_type == "markdown" and before.id in catalog and catalog[before.id].msgid == before.source:
             assert after.source == catalog[before.id].msgstr
         elif before.cell_type != "markdown":
             assert after.source == before.source, f"{chapter} cell {before.id} differs in the Korean edition"
@@ -145,6 +153,7 @@ def test_notebooks_ko_are_the_english_release_with_the_prose_translated(chapter:
     korean = nbformat.read(korean_released_of(chapter), as_version=4)
     catalog = {entry.msgctxt: entry.msgstr for entry in translations.load_catalog(chapter, LANG)}
     stale = f"notebooks/ko/{chapter}.ipynb is stale: run python -m course release --lang ko"
+    assert notebook_language(korean.metadata) == LANG, stale  # what the grader's feedback follows
     assert [cell.id for cell in korean.cells] == [cell.id for cell in english.cells], stale
     for before, after in zip(english.cells, korean.cells, strict=True):
         if before.cell_type == "code":
@@ -268,6 +277,22 @@ def test_the_language_comes_from_the_setting_or_the_korean_notebooks_folder(
     (tmp_path / "notebooks" / LANG).mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "notebooks" / LANG)  # a kernel of a notebook in notebooks/ko/ (a Binder link)
     assert language() == "ko"
+
+
+@pytest.mark.parametrize(("metadata", "spoken"), [({"k8s-course": {"lang": "ko"}}, "ko"), ({}, "en")])
+def test_nbgrader_grades_a_submission_in_the_language_of_its_edition(
+    metadata: dict[str, object], spoken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One grading path for both editions (the check cells are the same): the feedback follows the notebook,
+    in nbgrader autograde and in the class grader (whose ClassroomSandbox builds on ChapterSandbox)."""
+    from course.nbgrader_glue import ChapterSandbox
+
+    monkeypatch.setenv("K8S_COURSE_LANG", "ko" if spoken == "en" else "en")  # the grader's own setting loses
+    for variable in ("K8S_COURSE_NAMESPACE", "K8S_COURSE_FRESH"):
+        monkeypatch.delenv(variable, raising=False)
+    notebook = nbformat.v4.new_notebook(metadata=metadata)
+    ChapterSandbox().preprocess(notebook, {"nbgrader": {"student": "ada", "assignment": "00-setup"}})
+    assert os.environ["K8S_COURSE_LANG"] == spoken
 
 
 def test_the_recorded_on_kind_block_has_a_korean_title(korean: None) -> None:

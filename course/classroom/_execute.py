@@ -27,6 +27,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from course._i18n import ENGLISH, LANG_VARIABLE
 from course._paths import repo_root
 from course.classroom._jail import JailPolicy
 from course.classroom._kernels import SandboxedKernelManager, current_plan
@@ -76,6 +77,9 @@ class ClassroomSandbox(ChapterSandbox):
             "KUBECONFIG": kubeconfig,
             # The job reset the namespace right before the first kernel; a later notebook resets it again.
             "K8S_COURSE_FRESH": "1" if plan.pids else "0",
+            # The edition the student worked in (ChapterSandbox read it from the notebook): the referee in this
+            # process and the kernel give feedback in its language.
+            LANG_VARIABLE: os.environ.get(LANG_VARIABLE, ENGLISH),
             "NBGRADER_EXECUTION": "autograde",
             # kubectl (Go) lives for a fraction of a second: one thread, and garbage collected only
             # near 256 MiB, saves a fifth of its CPU (46 ms a call), and a class runs thousands of them.
