@@ -1,6 +1,7 @@
 # One command sets everything up and opens the course; one command runs the tests.
 #   make lab     create .venv, install the course, fill the binary cache, start the cluster, open JupyterLab
-#                (make lab LAB_ARGS=--instructor: with nbgrader's instructor panels)
+#                (make lab LAB_ARGS=--instructor: with nbgrader's instructor panels;
+#                 make lab COURSE_LANG=ko: the Korean edition, notebooks/ko/, with JupyterLab in Korean)
 #   make test    lint, type-check, check the import layers (lint-imports) and run the test suite
 #                (it starts and stops its own sim cluster), then the kind tests in a session of their own
 #                (they make a kind cluster when a Docker daemon answers, and are skipped otherwise)
@@ -10,6 +11,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB_ARGS ?=
+# The edition `make lab` opens: en, or ko (한국어판). Not LANG: that is the system's locale variable.
+COURSE_LANG ?= en
 
 # The environment's programs (jupyter, nbgrader, alembic) come first for every command below,
 # whether or not the environment is activated.
@@ -27,7 +30,7 @@ setup: $(VENV)/.installed
 	$(PY) -m course toolchain
 
 lab: setup
-	$(PY) -m course lab $(LAB_ARGS)
+	$(PY) -m course lab --lang $(COURSE_LANG) $(LAB_ARGS)
 
 # The quick tier, for every edit: lint, types, layers and every test that needs no cluster, browser,
 # Go build or download (tests/conftest.py marks those). Well under two minutes; `make test` runs all.

@@ -73,5 +73,6 @@ def put_environment_first_on_path() -> None:
 
 
 def jupyter_config_dir(role: str) -> Path:
-    """JupyterLab settings for ``role`` (``learner`` or ``instructor``): a folder for ``JUPYTER_CONFIG_PATH``."""
+    """JupyterLab settings for ``role`` (``learner`` or ``instructor``), or for an edition's language (``ko``:
+    JupyterLab's menus in Korean): a folder for ``JUPYTER_CONFIG_PATH``."""
     return Path(__file__).resolve().parent / "jupyter" / role

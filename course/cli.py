@@ -91,6 +91,17 @@ def edition_dirs(lang: str) -> tuple[Path, Path]:
     return repo_root() / "notebooks" / lang, repo_root() / "autograder" / lang
 
 
+def lab_environment(role: str, lang: str) -> dict[str, str]:
+    """The environment JupyterLab starts with: the course cluster's kubeconfig, the settings of ``role``
+    (``course/jupyter/<role>/``), and for a translated edition its language for the course (``K8S_COURSE_LANG``)
+    and for JupyterLab's menus (``course/jupyter/<lang>/``: the language pack's locale)."""
+    # JupyterLab merges each folder's labconfig/ with the machine's own settings.
+    folders = [jupyter_config_dir(lang)] if lang != ENGLISH else []
+    folders.append(jupyter_config_dir(role))
+    config_path = os.pathsep.join(filter(None, [*map(str, folders), os.environ.get("JUPYTER_CONFIG_PATH")]))
+    return {**os.environ, "KUBECONFIG": str(kubeconfig_path()), "JUPYTER_CONFIG_PATH": config_path, LANG_VARIABLE: lang}
+
+
 def _lab(jupyter_args: Sequence[str], instructor: bool, lang: str) -> NoReturn:
     status = cluster_up("auto")
     _print_status(status)
@@ -101,12 +112,7 @@ def _lab(jupyter_args: Sequence[str], instructor: bool, lang: str) -> NoReturn:
         say("Instructor view: nbgrader's Formgrader and Create Assignment panels are on.")
     else:
         say("Learner view: Assignments and Validate only (instructors: python -m course lab --instructor).")
-    # JupyterLab merges this folder's labconfig/page_config.json with the machine's own settings.
-    config_path = os.pathsep.join(filter(None, [str(jupyter_config_dir(role)), os.environ.get("JUPYTER_CONFIG_PATH")]))
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path()), "JUPYTER_CONFIG_PATH": config_path, LANG_VARIABLE: lang}
-    if lang != ENGLISH:  # JupyterLab's own menus too (its language pack); its settings say so, the course's do not
-        config_path = os.pathsep.join([str(jupyter_config_dir(lang)), config_path])
-        env["JUPYTER_CONFIG_PATH"] = config_path
+    env = lab_environment(role, lang)
     # JupyterLab of this very environment (not whatever `jupyter` is first on PATH).
     command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", *jupyter_args]
     if os.geteuid() == 0:  # containers often run as root; JupyterLab refuses that unless told
