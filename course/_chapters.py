@@ -22,6 +22,7 @@ from typing import Any
 
 from course._config import MapOf, Optional, load_config
 from course._errors import CourseError
+from course._i18n import tr, translate
 
 CHAPTERS_DIR = Path(__file__).with_name("chapters")
 
@@ -65,18 +66,18 @@ def verdict(prediction: Prediction, predicted: Any, observed: Any) -> str:
     ✗ You predicted 'd', which is none of 'a', 'b'; the cluster shows 'a'.
     """
     shown = repr(observed) if isinstance(observed, str) else str(observed)
+    said = repr(predicted) if isinstance(predicted, str) else str(predicted)
+    listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in prediction.choices)
     if predicted is None:
-        first = f"You made no prediction; the cluster shows {shown}."
+        first = "You made no prediction; the cluster shows {shown}."
+    elif prediction.choices and not any(_same(predicted, choice) for choice in prediction.choices):
+        first = "✗ You predicted {said}, which is none of {listed}; the cluster shows {shown}."
+    elif _same(predicted, observed):
+        first = "✓ You predicted {said}; the cluster shows {shown}."
     else:
-        said = repr(predicted) if isinstance(predicted, str) else str(predicted)
-        if prediction.choices and not any(_same(predicted, choice) for choice in prediction.choices):
-            listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in prediction.choices)
-            first = f"✗ You predicted {said}, which is none of {listed}; the cluster shows {shown}."
-        elif _same(predicted, observed):
-            first = f"✓ You predicted {said}; the cluster shows {shown}."
-        else:
-            first = f"✗ You predicted {said}; the cluster shows {shown}."
-    return f"{first}\nWhy: {prediction.why}"
+        first = "✗ You predicted {said}; the cluster shows {shown}."
+    # `why` is the chapter's prose: translated with the chapter's check texts (course/locale/<lang>/check-texts/).
+    return tr(first, said=said, listed=listed, shown=shown) + "\n" + tr("Why: {why}", why=translate(prediction.why))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import nbformat
 import polib
 from nbformat import NotebookNode
 
+from course._chapters import chapter_ids, load_chapter
 from course._errors import CourseError
 from course._i18n import CATALOG_KINDS, CHECK_TEXTS, EDITION_METADATA, PROSE, chapter_catalog_path, is_current
 from course._paths import repo_root
@@ -77,15 +78,19 @@ def check_texts(source: str) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def english_entries(notebook: NotebookNode, kind: str) -> list[tuple[str, str]]:
+def english_entries(notebook: NotebookNode, kind: str, chapter: str) -> list[tuple[str, str]]:
     """What a chapter's catalog of ``kind`` translates, as (msgctxt, msgid) in notebook order: each
-    Markdown cell (:data:`PROSE`), or each check cell's texts (:data:`CHECK_TEXTS`)."""
+    Markdown cell (:data:`PROSE`), or each check cell's texts and then the ``why`` of each of the
+    chapter's predictions (:data:`CHECK_TEXTS`; ``msgctxt`` ``prediction:<name>``), which
+    ``cluster.observe`` prints."""
     entries: list[tuple[str, str]] = []
     for cell in notebook.cells:
         if kind == PROSE and cell.cell_type == "markdown":
             entries.append((cell.id, cell.source))
         elif kind == CHECK_TEXTS and is_check_cell(cell):
             entries += [(cell.id, text) for text in check_texts(cell.source)]
+    if kind == CHECK_TEXTS and chapter in chapter_ids():
+        entries += [(f"prediction:{name}", p.why) for name, p in load_chapter(chapter).predictions.items()]
     return entries
 
 
@@ -122,7 +127,7 @@ def updated_catalog(chapter: str, lang: str, kind: str = PROSE) -> polib.POFile:
     catalog = load_catalog(chapter, lang, kind)
     old = {_key(kind, entry.msgctxt, entry.msgid): entry for entry in catalog if not entry.obsolete}
     catalog[:] = []
-    for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind):
+    for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind, chapter):
         before = old.get(_key(kind, context, english))
         if before is None:
             catalog.append(polib.POEntry(msgctxt=context, msgid=english, msgstr=""))
@@ -172,7 +177,7 @@ def catalog_status(chapter: str, lang: str, kind: str = PROSE) -> CatalogStatus:
     status = CatalogStatus(chapter, kind)
     catalog = load_catalog(chapter, lang, kind)
     on_disk = {_key(kind, entry.msgctxt, entry.msgid): entry for entry in catalog if not entry.obsolete}
-    for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind):
+    for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind, chapter):
         entry = on_disk.get(_key(kind, context, english))
         name = context if kind == PROSE else f"{context}: {english}"
         if entry is None or not entry.msgstr:
