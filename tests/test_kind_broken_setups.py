@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from course.backends.engine import Engine
-from course.backends.kind import KIND_NODE_LABEL, NODE_IMAGE_VARIABLE
+from course.backends.kind import KIND_NODE_LABEL, NODE_IMAGE_VARIABLE, taken_port_message
 
 CLUSTER = [sys.executable, "-m", "course", "cluster"]
 
@@ -96,4 +97,30 @@ def test_a_cluster_whose_creation_was_killed_is_named_with_the_recreate_command(
         if creating.poll() is None:
             os.killpg(creating.pid, signal.SIGKILL)
         subprocess.run([*CLUSTER, "down"], capture_output=True, timeout=300)
+    assert not no_course_cluster.containers(KIND_NODE_LABEL)
+
+
+def test_a_host_port_taken_without_answering_is_named_at_once_and_leaves_no_node(no_course_cluster: Engine) -> None:
+    """Port 80 held by a socket that is bound but does not listen: ``cluster up`` sees nothing answer there
+    and keeps 80 (it moves to 8080 only when something answers), so Docker cannot publish it. One line
+    names the port and the fix, and kind leaves no node behind."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 80))
+    except OSError as error:  # not root, or port 80 really in use
+        holder.close()
+        pytest.skip(f"cannot hold 127.0.0.1:80 here: {error}")
+    try:
+        started = time.monotonic()
+        result = cluster_up_kind()
+        took = time.monotonic() - started
+    finally:
+        holder.close()
+        if no_course_cluster.containers(KIND_NODE_LABEL):
+            subprocess.run([*CLUSTER, "down"], capture_output=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert errors == [f"ERROR: {taken_port_message(80)}"], result.stderr
+    assert took < 60, f"cluster up took {took:.0f} s to fail"
     assert not no_course_cluster.containers(KIND_NODE_LABEL)

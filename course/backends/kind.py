@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import time
@@ -514,11 +515,33 @@ def _run_kind(engine: Engine, kind: Path, *args: str, timeout: float = 120) -> s
         throwaway.unlink(missing_ok=True)
     if result.returncode != 0:
         output = result.stderr.strip()[-2000:]
-        hint = "Try: python -m course cluster down, then up again."
-        if "address already in use" in output or "port is already allocated" in output:
-            hint = "A host port was taken while the cluster was being created: run cluster up again."
-        raise StepFailed(f"kind {' '.join(args[:2])} failed:\n{output}\n{hint}")
+        taken = TAKEN_PORT.search(output)
+        if taken:  # kind has deleted the nodes it made (no --retain): one line is the whole story
+            raise StepFailed(taken_port_message(int(taken.group(1))))
+        raise StepFailed(
+            f"kind {' '.join(args[:2])} failed:\n{output}\nTry: python -m course cluster down, then up again."
+        )
     return result.stdout
+
+
+TAKEN_PORT = re.compile(r"(?:listen tcp[46]? \S+?|Bind for \S+?):(\d+)(?:: bind: address already in use|"
+                        r" failed: port is already allocated)")  # fmt: skip
+"""Docker's words (its userland proxy's, or its own) when a port it publishes is taken on the host."""
+
+
+def taken_port_message(port: int) -> str:
+    """One line: the host port Docker could not publish, and what to do.
+
+    ``cluster up`` moves to another port when something answers on 80 or 443; this is a port taken
+    without answering (a socket bound, not listening), or taken between that look and kind's create.
+
+    >>> taken_port_message(80)[:78]
+    'Port 80 of this machine is taken, so Docker could not publish the cluster on it'
+    """
+    return (
+        f"Port {port} of this machine is taken, so Docker could not publish the cluster on it: free it (sudo ss "
+        f"-tlnp 'sport = :{port}' shows who listens there), then run: python -m course cluster up --backend kind"
+    )
 
 
 def _kubectl(engine: Engine, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
