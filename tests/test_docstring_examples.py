@@ -11,6 +11,7 @@ MODULES = [
     "course._notebook_output",
     "course._config",
     "course._errors",
+    "course._i18n",
     "course._events",
     "course._manifests",
     "course._naming",
@@ -26,6 +27,7 @@ MODULES = [
     "course.pictures._svg",
     "course.pictures._words",
     "course.pictures.routes",
+    "course.translations",
 ]
 
 
