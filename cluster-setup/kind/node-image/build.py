@@ -537,10 +537,13 @@ def build_image(name: str, spec: Mapping[str, Any], upstream: str, rootfs: str, 
         context = Path(tmp)
         lines = [f"FROM {rootfs if spec['base'] == 'debian' else 'scratch'}",
                  "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]  # fmt: skip
+        # One layer, so that what `run` deletes of the packages' files (and apt's downloads) leaves the image.
+        steps = list(spec.get("run", []))
         if spec.get("packages"):  # from the Debian mirror of the rootfs, during the build only
             install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
-            lines.append(f"RUN {install} {' '.join(spec['packages'])} && rm -rf /var/lib/apt/lists/*")
-        lines += [f"RUN {command}" for command in spec.get("run", [])]
+            steps.insert(0, f"{install} {' '.join(spec['packages'])} && apt-get clean && rm -rf /var/lib/apt/lists/*")
+        if steps:
+            lines.append(f"RUN {' && '.join(steps)}")
         for program, target in spec["bin"].items():
             shutil.copy2(programs[program], context / program)
             (context / program).chmod(0o755)
