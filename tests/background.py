@@ -3,6 +3,8 @@ a time in the background, while its tests assert on the results one by one.
 
 Each piece works in a namespace of its own on the session's cluster (a kernel or an ``nbgrader`` process
 does the work; a thread only waits for it), so two of them on 2 cores take little more than one.
+:func:`in_lanes` groups pieces that share a costly start (one ``nbgrader`` process grades several
+notebooks), the groups side by side.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ import inspect
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import pytest
 
 Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
+Result_co = TypeVar("Result_co", covariant=True)
+Key_contra = TypeVar("Key_contra", bound=Hashable, contravariant=True)
+
+
+class Results(Protocol[Key_contra, Result_co]):
+    """What a test asks background work for: a key's result, waiting for it (:class:`Ahead`, :class:`Lanes`)."""
+
+    def result(self, key: Key_contra) -> Result_co: ...
 
 
 class Ahead(Generic[Key, Result]):
@@ -59,6 +69,31 @@ def ahead(
             yield results
         finally:
             results.cancel()
+
+
+class Lanes(Generic[Key, Result]):
+    """Keys split into lanes, each lane's keys done by one call of ``work_all`` in the background, the lanes
+    side by side; a key's result is there when its lane's call returns."""
+
+    def __init__(self, lanes: Ahead[tuple[Key, ...], dict[Key, Result]], groups: list[tuple[Key, ...]]) -> None:
+        self._lanes, self._groups = lanes, groups
+
+    def result(self, key: Key) -> Result:
+        """What ``work_all`` gave ``key`` (the lane's exception raised here)."""
+        [lane] = [group for group in self._groups if key in group]
+        return self._lanes.result(lane)[key]
+
+
+@contextmanager
+def in_lanes(
+    keys: list[Key], work_all: Callable[[tuple[Key, ...]], dict[Key, Result]], lanes: int = 2
+) -> Iterator[Lanes[Key, Result]]:
+    """``work_all`` on ``lanes`` groups of ``keys``, all started at once (``keys[0::lanes]``, ``keys[1::lanes]``,
+    ...: order the keys so that neighbours cost about the same, and each lane gets a fair share)."""
+    groups = [tuple(keys[lane::lanes]) for lane in range(lanes) if keys[lane::lanes]]
+    with ahead(groups, work_all, ahead=None, workers=max(len(groups), 1)) as started:
+        started.start()
+        yield Lanes(started, groups)
 
 
 def selected(request: pytest.FixtureRequest, argname: str) -> list[Any]:

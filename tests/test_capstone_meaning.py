@@ -10,13 +10,15 @@ give it nothing, and every other part still earns its points.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course.grading import autograde
+from course.nbgrader_glue import Grades, Submission, autograde_all
 
+from .background import Results, in_lanes
 from .conftest import copy_of_course
 from .test_chapters import source_of
 from .test_gamed_checks import points, submission
@@ -54,40 +56,64 @@ PASSWORD_IN_THE_COMMAND = (
 """Part 5: ``PGPASSWORD`` still comes from the Secret, and the command carries the password as well."""
 
 
-@pytest.mark.usefixtures("sim_cluster")
+TWO_POLICIES = solution_of("ex6-policy").replace(
+    "    - podSelector:\n        matchLabels: {app: shop, tier: backup}\n", ""
+) + (
+    "policy_manifest += '''\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+    "  name: db-allow-backup\nspec:\n  podSelector:\n    matchLabels: {app: shop, tier: db}\n"
+    "  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
+    "        - {key: tier, operator: In, values: [backup]}\n        - {key: app, operator: In, values: [shop]}\n"
+    "    ports:\n    - {protocol: TCP, port: 5432}\n'''\n"
+)
+"""Part 6: the web tier and the backup let in by a policy each (the solution's policy without the backup)."""
+
+SUBMISSIONS = {
+    "gamer-policy": {"ex6-policy": solution_of("ex6-policy") + OPEN_TO_ALL + "policy_manifest += allow_everyone\n"},
+    "gamer-password": {"ex5-backup": solution_of("ex5-backup") + PASSWORD_IN_THE_COMMAND},
+    "two-policies": {"ex6-policy": TWO_POLICIES},
+}
+"""Each graded submission, by its student: the answer cells (by grade_id) it fills its own way; it solves
+every other part as the source does."""
+
+
+@pytest.fixture(scope="module")
+def capstone_grades(
+    sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Results[str, Grades]]:
+    """Every submission of ``SUBMISSIONS`` graded once through ``nbgrader autograde``, in two lanes (each one
+    nbgrader process grading its share), from the first test that asks."""
+
+    def grade_all(students: tuple[str, ...]) -> dict[str, Grades]:
+        submissions = []
+        for student in students:
+            answers = SUBMISSIONS[student]
+            solved = [part for part in PARTS if not any(grade_id.startswith(f"{part}-") for grade_id in answers)]
+            notebook = submission(CHAPTER, solved, dict(answers), tmp_path_factory.mktemp(student))
+            submissions.append(Submission(notebook, CHAPTER, student))
+        grades = autograde_all(submissions, copy_of_course(released_course, tmp_path_factory.mktemp("course")))
+        return {student: grades[CHAPTER, student] for student in students}
+
+    with in_lanes(list(SUBMISSIONS), grade_all) as grades:
+        yield grades
+
+
 @pytest.mark.parametrize(
-    ("answers", "gamed"),
-    [
-        ({"ex6-policy": solution_of("ex6-policy") + OPEN_TO_ALL + "policy_manifest += allow_everyone\n"},
-         ["ex6-check-policy-sources"]),
-        ({"ex5-backup": solution_of("ex5-backup") + PASSWORD_IN_THE_COMMAND}, ["ex5-check-password"]),
-    ],
+    ("student", "gamed"),
+    [("gamer-policy", ["ex6-check-policy-sources"]), ("gamer-password", ["ex5-check-password"])],
     ids=["a-second-policy-opens-the-database", "the-password-in-the-backup-command"],
 )
 def test_a_submission_that_only_looks_right_earns_nothing_for_the_rule(
-    answers: dict[str, str], gamed: list[str], tmp_path: Path, released_course: Path
+    student: str, gamed: list[str], capstone_grades: Results[str, Grades]
 ) -> None:
-    solved = [part for part in PARTS if not any(grade_id.startswith(f"{part}-") for grade_id in answers)]
-    notebook = submission(CHAPTER, solved, dict(answers), tmp_path)
-    grades = autograde(notebook, CHAPTER, "gamer", copy_of_course(released_course, tmp_path / "course"))
+    grades = capstone_grades.result(student)
     assert all(points(grades.max_cells, cell) > 0 for cell in gamed), f"no graded cell {gamed}"
     assert {cell: points(grades.cells, cell) for cell in gamed} == dict.fromkeys(gamed, 0.0), grades.cells
     earned = {cell: p for cell, p in grades.cells.items() if cell not in gamed}
     assert earned == {cell: p for cell, p in grades.max_cells.items() if cell not in gamed}, grades.cells
 
 
-def test_two_policies_earn_what_one_does(tmp_path: Path, released_course: Path, sim_cluster: Path) -> None:
+def test_two_policies_earn_what_one_does(capstone_grades: Results[str, Grades]) -> None:
     """The web tier and the backup let in by a policy each: the same meaning, the same points."""
-    two_policies = solution_of("ex6-policy").replace(
-        "    - podSelector:\n        matchLabels: {app: shop, tier: backup}\n", ""
-    ) + (
-        "policy_manifest += '''\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
-        "  name: db-allow-backup\nspec:\n  podSelector:\n    matchLabels: {app: shop, tier: db}\n"
-        "  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
-        "        - {key: tier, operator: In, values: [backup]}\n        - {key: app, operator: In, values: [shop]}\n"
-        "    ports:\n    - {protocol: TCP, port: 5432}\n'''\n"
-    )
-    assert "tier: backup" not in two_policies.split("---")[0]
-    notebook = submission(CHAPTER, PARTS[:-1], {"ex6-policy": two_policies}, tmp_path)
-    grades = autograde(notebook, CHAPTER, "two-policies", copy_of_course(released_course, tmp_path / "course"))
+    assert "tier: backup" not in TWO_POLICIES.split("---")[0]
+    grades = capstone_grades.result("two-policies")
     assert grades.cells == grades.max_cells

@@ -6,8 +6,10 @@ is what nbgrader generates from the source today. Partial credit, exercise by ex
 the class grader (``test_classroom_chapters``); re-running the solved notebook, in ``test_reset``,
 before the reset that follows it.
 
-Each chapter is generated once per session (``released_course``), and its two gradings run, two at
-a time, when the first test asks for them (``nbgrader_grades``); each test asserts on the stored result.
+Each chapter is generated once per session (``released_course``), and every chapter's two gradings run
+when the first test asks for them (``nbgrader_grades``): in two lanes side by side, each lane one
+``nbgrader autograde`` that grades its half of them (nbgrader starts twice, not eighteen times); each test
+asserts on the stored result.
 
 Conventions these tests rely on (see AUTHORING.md): graded cells have grade_ids that start with the
 exercise, ``ex1-...``, ``ex2-...``; the first code cell calls ``course.connect("<chapter>")``.
@@ -26,9 +28,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course.nbgrader_glue import Grades, autograde, release
+from course.nbgrader_glue import Grades, Submission, autograde_all, release
 
-from .background import Ahead, ahead, selected
+from .background import Results, ahead, in_lanes, selected
 from .conftest import REPO, copy_of_course
 
 SOURCES = sorted((REPO / "autograder" / "source").glob("*/*.ipynb"))
@@ -162,7 +164,7 @@ VARIANTS = {"solution": source_of, "untouched": released_of}
 """What each chapter is graded as: the source notebook (every solution), the released one (none)."""
 
 
-Graded = Ahead[tuple[str, str], Grades]
+Graded = Results[tuple[str, str], Grades]
 
 
 @contextmanager
@@ -175,19 +177,26 @@ def graded_both_ways(
     lang: str = "en",
 ) -> Iterator[Graded]:
     """Every (chapter, variant) of ``chapters`` graded once through ``nbgrader autograde`` on the course
-    cluster, each in a course root and a namespace of its own (the variant is the student). ``ahead_of_time``:
-    two at a time, all started when the first test asks; otherwise one at a time, each when its test asks (so a
-    test's duration is its grading's). A test waits for its own. ``lang``: the edition that ``released_course``
-    holds (tests/test_korean_edition.py)."""
+    cluster, each in a namespace of its own (the variant is the student). ``ahead_of_time``: all started when
+    the first test asks, in two lanes (:func:`tests.background.in_lanes`), each one nbgrader process grading its
+    share in a course root of its own; otherwise one at a time, each when its test asks (so a test's duration
+    is its grading's). A test waits for its own. ``lang``: the edition that ``released_course`` holds
+    (tests/test_korean_edition.py)."""
 
-    def grade(key: tuple[str, str]) -> Grades:
-        chapter, variant = key
-        root = copy_of_course(released_course, tmp_path_factory.mktemp(f"{chapter}-{variant}"))
-        return autograde(variants[variant](chapter), chapter, variant, root, lang)
+    def grade_all(keys: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], Grades]:
+        root = copy_of_course(released_course, tmp_path_factory.mktemp("graded"))
+        submissions = [Submission(variants[variant](chapter), chapter, variant) for chapter, variant in keys]
+        return autograde_all(submissions, root, lang)  # keyed by (chapter, student): the variant is the student
 
-    keys = [(chapter, variant) for chapter in chapters for variant in variants]
-    with ahead(keys, grade, ahead=None if ahead_of_time else 1, workers=2 if ahead_of_time else 1) as grades:
-        yield grades
+    # Each chapter's variants in turn reversed, so that each lane gets solutions and untouched versions alike.
+    names = list(variants)
+    keys = [(chapter, variant) for i, chapter in enumerate(chapters) for variant in names[:: -1 if i % 2 else 1]]
+    if ahead_of_time:
+        with in_lanes(keys, grade_all) as grades:
+            yield grades
+    else:
+        with ahead(keys, lambda key: grade_all((key,))[key], ahead=1, workers=1) as one_at_a_time:
+            yield one_at_a_time
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,9 @@ import course
 from course.checks import CheckFailed
 from course.classroom._referee import _read_names
 from course.classroom.samples import solve
-from course.grading import Grades, autograde
+from course.nbgrader_glue import Grades, Submission, autograde_all
 
-from .background import Ahead, ahead, selected
+from .background import Results, in_lanes, selected
 from .conftest import copy_of_course
 from .test_chapters import CHAPTERS, released_of, source_of
 
@@ -112,22 +112,26 @@ and the exercises or cells that must earn nothing."""
 @pytest.fixture(scope="module")
 def gamed_grades(
     sim_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Ahead[str, Grades]]:
-    """Each submission of ``GAMES`` graded once through ``nbgrader autograde``, two at a time, each as a
-    student of its own (so in a namespace of its own)."""
+) -> Iterator[Results[str, Grades]]:
+    """Each submission of ``GAMES`` graded once through ``nbgrader autograde``, each as a student of its own
+    (so in a namespace of its own): in two lanes, each one nbgrader process grading its share."""
 
-    def grade(name: str) -> Grades:
-        chapter, solved, answers, _gamed = GAMES[name]
-        into = tmp_path_factory.mktemp(name)
-        notebook = submission(chapter, solved, dict(answers), into)
-        return autograde(notebook, chapter, f"gamer-{name}", copy_of_course(released_course, into / "course"))
+    def grade_all(names: tuple[str, ...]) -> dict[str, Grades]:
+        course_root = copy_of_course(released_course, tmp_path_factory.mktemp("gamed"))
+        submissions = []
+        for name in names:
+            chapter, solved, answers, _gamed = GAMES[name]
+            notebook = submission(chapter, solved, dict(answers), tmp_path_factory.mktemp(name))
+            submissions.append(Submission(notebook, chapter, f"gamer-{name}"))
+        grades = autograde_all(submissions, course_root)
+        return {name: grades[GAMES[name][0], f"gamer-{name}"] for name in names}
 
-    with ahead(selected(request, "name"), grade, ahead=None) as grades:
+    with in_lanes(selected(request, "name"), grade_all) as grades:
         yield grades
 
 
 @pytest.mark.parametrize("name", list(GAMES))
-def test_a_gamed_exercise_earns_nothing(name: str, gamed_grades: Ahead[str, Grades]) -> None:
+def test_a_gamed_exercise_earns_nothing(name: str, gamed_grades: Results[str, Grades]) -> None:
     _chapter, solved, _answers, gamed = GAMES[name]
     grades = gamed_grades.result(name)
     assert {exercise: points(grades.cells, exercise) for exercise in gamed} == dict.fromkeys(gamed, 0.0), grades.cells
