@@ -26,7 +26,6 @@ from course.backends import Capabilities, capabilities_of
 
 from .background import selected
 from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
-from .test_kind_outputs import NOT_RECORDABLE_OFFLINE
 
 KIND_CHAPTERS = [
     "00-setup",
@@ -37,10 +36,11 @@ KIND_CHAPTERS = [
     "04b-more-workloads",
     "05-network",
     "06-storage",
+    "07-capstone",
 ]
-"""Chapters graded on kind: every one whose images the offline node image has (07's postgres and adminer:
-not yet). 03, 05 and 06 need real containers most (a crashing container, traffic and NetworkPolicy,
-local-path volumes); the others check that what sim plays holds on a real cluster too."""
+"""Chapters graded on kind: all of them. 03, 05, 06 and 07 need real containers most (a crashing container,
+traffic and NetworkPolicy, local-path volumes, a database its backup logs in to); the others check that
+what sim plays holds on a real cluster too."""
 
 
 @pytest.fixture(scope="module")
@@ -149,9 +149,7 @@ def test_a_network_policy_lets_the_client_in_and_keeps_everyone_else_out(kind_cl
     assert "HTTP 200" not in answers["stranger"] and answers["stranger"].count("HTTP 000") == 10, answers
 
 
-@pytest.mark.parametrize(
-    "chapter", [c for c in kind_outputs.chapters_with_kind_only_cells() if c not in NOT_RECORDABLE_OFFLINE]
-)
+@pytest.mark.parametrize("chapter", kind_outputs.chapters_with_kind_only_cells())
 def test_kind_only_cells_run_on_kind_as_recorded(
     chapter: str, kind_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

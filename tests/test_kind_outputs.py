@@ -104,17 +104,10 @@ def test_the_course_root_runs_the_step_last_when_it_generates_an_assignment() ->
     assert steps[:-1] == GenerateAssignment.class_traits()["preprocessors"].default()
 
 
-# Chapters whose kind-only cells cannot run on the offline kind cluster of CI yet, and why.
-NOT_RECORDABLE_OFFLINE = {
-    "07-capstone": "postgres:17 and adminer:4.8.1 have no stand-in image in cluster-setup/kind/node-image yet",
-}
-
-
 def test_every_kind_only_cell_has_a_current_recording() -> None:
     problems = [
         problem
         for chapter in kind_outputs.chapters_with_kind_only_cells()
-        if chapter not in NOT_RECORDABLE_OFFLINE
         for problem in kind_outputs.stale_or_missing(chapter)
     ]
     assert not problems, (
