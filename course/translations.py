@@ -5,8 +5,8 @@ translation lives in ``course/locale/<lang>/chapters/<id>.po``, one gettext entr
 (``msgctxt`` = the cell id, ``msgid`` = its English source, ``msgstr`` = the translation); the plain
 texts that its check cells hand the check library are in ``check-texts/<id>.po`` (``msgctxt`` = the
 check cell's id; see :mod:`course._i18n`). :func:`translated_notebook` replaces each Markdown cell
-by its translation and keeps every other cell byte for byte, so nbgrader's grade ids and checksums are the same in every
-edition and one gradebook grades both.
+by its translation and keeps every other cell byte for byte, so nbgrader's grade ids and checksums are
+the same in every edition and one gradebook grades both.
 
 ``python -m course translations update`` (:func:`update_catalogs`) re-extracts the entries: a
 translation is kept when its English is unchanged, kept but marked fuzzy (stale, with the previous
@@ -31,9 +31,11 @@ from course._errors import CourseError
 from course._i18n import CATALOG_KINDS, CHECK_TEXTS, EDITION_METADATA, PROSE, chapter_catalog_path, is_current
 from course._paths import repo_root
 
-CHECK_TEXT_ARGUMENTS = {"hint": None, "what": None, "expect": 1, "expect_answer": 3}
-"""Where a check cell's texts are: the keywords ``hint=`` and ``what=`` of any ``checks.*`` call, and
-the ``what`` argument by position of ``checks.expect`` (2nd) and ``checks.expect_answer`` (4th)."""
+TEXT_KEYWORDS = ("hint", "what")
+"""The keywords of any ``checks.*`` call that hold a text for the learner."""
+
+TEXT_POSITIONS = {"expect": 1, "expect_answer": 3}
+"""The check functions whose ``what`` may be passed by position, and its index."""
 
 
 def source_notebook_path(chapter: str) -> Path:
@@ -64,17 +66,18 @@ def check_texts(source: str) -> list[str]:
     ...             'checks.expect_field(pod, "spec.replicas", 3, hint="Scale it.")')
     ['web is missing.', 'Scale it.']
     """
-    texts: list[str] = []
+    arguments: list[ast.expr] = []
     for node in ast.walk(ast.parse(source)):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "checks"):
             continue
-        arguments = [keyword.value for keyword in node.keywords if keyword.arg in CHECK_TEXT_ARGUMENTS]
-        position = CHECK_TEXT_ARGUMENTS.get(node.func.attr)
+        arguments += [keyword.value for keyword in node.keywords if keyword.arg in TEXT_KEYWORDS]
+        position = TEXT_POSITIONS.get(node.func.attr)
         if position is not None and len(node.args) > position:
             arguments.append(node.args[position])
-        texts += [a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value]
+    arguments.sort(key=lambda argument: (argument.lineno, argument.col_offset))  # ast.walk goes breadth first
+    texts = [a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value]
     return list(dict.fromkeys(texts))
 
 
