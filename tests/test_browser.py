@@ -52,6 +52,9 @@ cluster.wait_for("Deployment", "browser-web", "Ready")""",
 ]
 
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
 @dataclass(frozen=True)
 class Lab:
     url: str
@@ -67,7 +70,7 @@ def _free_port() -> int:
 
 def _write_notebook(folder: Path) -> str:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = KERNELSPEC
     (folder / "pictures.ipynb").write_text(nbformat.writes(notebook))
     return "pictures.ipynb"
 
@@ -110,15 +113,26 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         os.killpg(server.pid, signal.SIGKILL)  # kernels left behind by a server that was killed
 
 
+KERNEL_SETTINGS = (
+    "NBGRADER_EXECUTION", "K8S_COURSE_DISPLAY", "K8S_COURSE_NAMESPACE", "K8S_COURSE_FRESH", "K8S_COURSE_LANG",
+)  # fmt: skip
+"""This process's settings that a learner's JupyterLab does not have."""
+
+
 @contextmanager
-def running_lab(root: Path, scratch: Path) -> Iterator[tuple[Lab, subprocess.Popen[bytes]]]:
-    """JupyterLab on a free loopback port with a random token, serving ``root``; stopped on exit."""
+def running_lab(root: Path, scratch: Path, lang: str = "en") -> Iterator[tuple[Lab, subprocess.Popen[bytes]]]:
+    """JupyterLab on a free loopback port with a random token, serving ``root``; stopped on exit. ``lang``:
+    the edition, as ``python -m course lab --lang`` starts it (the course's messages and JupyterLab's menus)."""
+    from course._paths import jupyter_config_dir
+
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("NBGRADER_EXECUTION", "K8S_COURSE_DISPLAY", "K8S_COURSE_NAMESPACE", "K8S_COURSE_FRESH")
+        if key not in KERNEL_SETTINGS
     }
+    if lang != "en":
+        env.update(K8S_COURSE_LANG=lang, JUPYTER_CONFIG_PATH=str(jupyter_config_dir(lang)))
     env.update(
         K8S_COURSE_LEARNER=LEARNER,
         JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
@@ -227,6 +241,44 @@ def test_a_notebook_shows_pictures_progress_and_short_errors_in_chromium(lab: La
         assert "What it means" in short.inner_text()
         assert page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
         page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)  # for a person checking by eye
+
+
+def test_a_korean_notebook_in_a_korean_jupyterlab(sim_cluster: Path, tmp_path: Path) -> None:
+    """The Korean edition as `python -m course lab --lang ko` opens it: Korean menus, the chapter's Korean prose,
+    a check that fails in Korean, and a picture whose legend is Korean."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed here (apt-get install -y chromium could not run)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    from tests.test_korean_edition import korean_released_of
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    prose = nbformat.read(korean_released_of("00-setup"), as_version=4).cells[0].source
+    cells = [  # a code cell first: _run_all_cells watches the first cell's prompt
+        nbformat.v4.new_code_cell("import course\nfrom course import checks\ncluster = course.connect('00-setup')"),
+        nbformat.v4.new_markdown_cell(prose),
+        nbformat.v4.new_code_cell("cluster.show_placement()"),
+        nbformat.v4.new_code_cell("checks.expect_object('Pod', 'no-such-pod', namespace=cluster.namespace)"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+    (root / "korean.ipynb").write_text(nbformat.writes(notebook))
+    log = f"; JupyterLab's log: {tmp_path / 'lab.log'}"
+    with running_lab(root, tmp_path, lang="ko") as (lab, _), chromium_page(tmp_path, log) as page:
+        page.goto(f"{lab.url}/lab/tree/korean.ipynb?token={lab.token}", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        assert page.locator(".lm-MenuBar-itemLabel", has_text="파일").count() == 1, "JupyterLab's menus are not Korean"
+        heading = prose.splitlines()[0].lstrip("# ")
+        page.locator(".jp-RenderedMarkdown h1", has_text=heading).wait_for(timeout=60_000)  # the chapter's prose
+        _run_all_cells(page)
+        placement = page.wait_for_selector(".jp-OutputArea svg[data-course-picture='placement']", timeout=120_000)
+        assert placement is not None and "course-worker" in placement.inner_html()
+        assert "준비됨" in placement.inner_html(), "the legend is not Korean"
+        connected = page.locator(".jp-OutputArea-output", has_text="✓ 연결되었습니다").first
+        assert "클러스터 둘러보기" in connected.inner_text()
+        failure = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").last
+        failure.wait_for(timeout=60_000)
+        assert "이름이 'no-such-pod'인 Pod이(가) 없습니다" in failure.inner_text()
+        page.screenshot(path=str(tmp_path / "korean-lab.png"), full_page=True)  # for a person checking by eye
 
 
 def test_the_lab_server_is_stopped_even_when_the_test_fails(tmp_path: Path) -> None:
