@@ -16,7 +16,7 @@ once), and each test asserts on its chapter's report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,10 @@ def _student(name: str, chapter: str) -> str:
     return f"{name}-{chapter.split('-')[0]}"
 
 
-def _submit(root: Path, chapter: str) -> dict[str, dict[str, float]]:
-    """Write the class: every exercise solved, none, and the first k for 0 < k < all; return the points
-    each student should earn in each graded cell, from the source's graded cells."""
+def submit_class(root: Path, chapter: str, partial: Iterable[int] | None = None) -> dict[str, dict[str, float]]:
+    """Write the class: every exercise solved, none, and the first k for each k in ``partial`` (default:
+    every 0 < k < all); return the points each student should earn in each graded cell, from the source's
+    graded cells."""
     source, released = source_and_released(root, chapter)
     names = exercises(source)
     points = {
@@ -51,7 +52,8 @@ def _submit(root: Path, chapter: str) -> dict[str, dict[str, float]]:
         for cell in source.cells
         if cell.metadata.get("nbgrader", {}).get("grade")
     }
-    class_ = {SOLVED: names, UNTOUCHED: [], **{f"first-{k}": names[:k] for k in range(1, len(names))}}
+    firsts = range(1, len(names)) if partial is None else partial
+    class_ = {SOLVED: names, UNTOUCHED: [], **{f"first-{k}": names[:k] for k in firsts}}
     for student, solved in class_.items():
         write_submission(root, chapter, _student(student, chapter), solve(released, source, solved))
     return {
@@ -80,7 +82,7 @@ def class_runs(
 
     def grade(chapter: str) -> tuple[dict[str, dict[str, float]], ClassReport]:
         root = copy_of_course(released_course, tmp_path_factory.mktemp(chapter))
-        earns = _submit(root, chapter)
+        earns = submit_class(root, chapter)
         try:
             report = grade_class(chapter, root, workers=len(earns), feedback=False, export=False)
         finally:
@@ -94,7 +96,11 @@ def class_runs(
 
 @pytest.mark.parametrize("chapter", chapter_ids())
 def test_the_class_grader_gives_every_exercise_its_points_and_no_more(chapter: str, class_runs: Graded) -> None:
-    earns, report = class_runs.result(chapter)
+    expect_each_student_earns(chapter, *class_runs.result(chapter))
+
+
+def expect_each_student_earns(chapter: str, earns: dict[str, dict[str, float]], report: ClassReport) -> None:
+    """Every student graded; the solved one every point, the untouched one none, each one exactly ``earns``."""
     results = report.by_student()
     solved, untouched = results[_student(SOLVED, chapter)], results[_student(UNTOUCHED, chapter)]
     assert {r.status for r in results.values()} == {"graded"}, {s: r.detail for s, r in results.items()}
