@@ -13,11 +13,10 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from html import escape
 
-from course._i18n import tr
 from course.pictures._status import TONES, Tone
 
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'Noto Sans KR', sans-serif"
@@ -158,12 +157,12 @@ class Canvas:
         self.rect(x, y, w, h, FILL[tone], STROKE[tone], dash=dash, tooltip=tooltip)
         self.text(x + 6, y + h // 2 + size // 3, fit(label, w - 12, size), size=size, tooltip=tooltip)
 
-    def legend(self, x: int, y: int, labels: dict[Tone, str]) -> int:
+    def legend(self, x: int, y: int, labels: Mapping[Tone, str]) -> int:
         """Draw one swatch per tone in ``labels`` from (x, y); return the x after the last one."""
         for tone in TONES:
             if tone not in labels:
                 continue
-            label = tr(labels[tone])
+            label = labels[tone]
             self.rect(x, y, 12, 12, FILL[tone], STROKE[tone], rx=2)
             self.text(x + 16, y + 10, label, size=10, fill=MUTED)
             x += 16 + text_width(label, 10) + 12

@@ -158,7 +158,7 @@ def owner_graph(namespace: str, kind: str | None = None, name: str | None = None
 
 def build_owner_graph(snapshot: Snapshot, kind: str | None = None, name: str | None = None) -> OwnerGraph:
     """The owner graph of the objects in ``snapshot`` (see :func:`owner_graph`)."""
-    scope = f"namespace {snapshot.namespace!r}"
+    scope = WORDS["scope.namespace"].format(namespace=snapshot.namespace)
     graph = OwnerGraph(scope if kind is None else f"{kind} {name!r}")
     nodes, edges = _link(snapshot)
     if kind is not None:

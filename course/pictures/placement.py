@@ -120,7 +120,9 @@ def placement_map(namespace: str | None) -> PlacementMap:
 
 def build_placement_map(snapshot: Snapshot) -> PlacementMap:
     """The placement map of the Nodes, Pods and FailedScheduling Events in ``snapshot``."""
-    scope = f"namespace {snapshot.namespace!r}" if snapshot.namespace else "every namespace"
+    scope = WORDS["scope.everywhere"]
+    if snapshot.namespace:
+        scope = WORDS["scope.namespace"].format(namespace=snapshot.namespace)
     placement = PlacementMap(scope)
     reasons = _scheduler_reasons(snapshot.of("Event"))
     by_node: dict[str, list[PlacedPod]] = {}

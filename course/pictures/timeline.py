@@ -201,7 +201,7 @@ class Timeline:
         self.settle = settle
         self.show = show
         self.watch_seconds = watch_seconds
-        self.recording = Recording(f"namespace {namespace!r}")
+        self.recording = Recording(WORDS["scope.namespace"].format(namespace=namespace))
         self.reconnects = 0
         """How many times a watch stream ended or broke and was resumed (for the curious and for tests)."""
         self._lock = threading.Lock()
