@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
+from course._i18n import tr
 from course._readiness import RULES, condition, readiness
 from course._wait_progress import progress_bar
 
@@ -120,7 +121,7 @@ def wait_for(
     resource = dynamic_client().resources.get(api_version=api_version, kind=kind) if api_version else (
         dynamic_client().resources.get(kind=kind)
     )
-    bar = progress_bar(f"{kind} {name!r} to be {label}", timeout)
+    bar = progress_bar(tr("{kind} {name!r} to be {label}", kind=kind, name=name, label=label), timeout)
     started = time.monotonic()
     obj: dict[str, Any] | None = None
     while True:
@@ -128,29 +129,28 @@ def wait_for(
             obj = resource.get(name=name, namespace=namespace).to_dict()
         except ApiException as error:
             if error.status != 404:
-                bar.finish(False, f"{kind} {name!r}: the API server refused to tell")
+                bar.finish(False, tr("{kind} {name!r}: the API server refused to tell", kind=kind, name=name))
                 raise explain_api_error(error, f"Reading {kind} {name!r}") from None
             obj = None
         done = obj is None if wants_deleted else (obj is not None and predicate(obj))
         elapsed = time.monotonic() - started
         if done:
             seen = "" if obj is None else f": {summarize(obj)}"
-            bar.finish(True, f"✓ {kind} {name!r} is {label} ({elapsed:.1f}s){seen}")
+            done_line = "✓ {kind} {name!r} is {label} ({elapsed:.1f}s){seen}"
+            bar.finish(True, tr(done_line, kind=kind, name=name, label=label, elapsed=elapsed, seen=seen))
             return obj
         if obj is None and not wants_deleted and elapsed > min(missing_grace, timeout):
-            bar.finish(False, f"✗ {kind} {name!r} does not exist ({elapsed:.0f}s)")
-            raise WaitTimeout(
-                f"There is no {kind} named {name!r}"
-                + (f" in namespace {namespace!r}" if namespace else "")
-                + f" (waited {elapsed:.0f}s).\n"
-                + "  Did the cell that creates it run? Is the name spelt the same?"
-            )
+            gone = "✗ {kind} {name!r} does not exist ({elapsed:.0f}s)"
+            bar.finish(False, tr(gone, kind=kind, name=name, elapsed=elapsed))
+            where = tr(" in namespace {namespace!r}", namespace=namespace) if namespace else ""
+            missing = "There is no {kind} named {name!r}{where} (waited {elapsed:.0f}s).\n"
+            missing += "  Did the cell that creates it run? Is the name spelt the same?"
+            raise WaitTimeout(tr(missing, kind=kind, name=name, where=where, elapsed=elapsed))
         if elapsed > timeout:
-            message = f"{kind} {name!r} was not {label} after {timeout:.0f}s; last seen: {summarize(obj)}."
+            late = "{kind} {name!r} was not {label} after {timeout:.0f}s; last seen: {seen}."
+            message = tr(late, kind=kind, name=name, label=label, timeout=timeout, seen=summarize(obj))
             bar.finish(False, f"✗ {message}")
-            raise WaitTimeout(
-                f"{message}\n  Look closer: kubectl describe {kind.lower()} {name}"
-                + (f" -n {namespace}" if namespace else "")
-            )
+            command = f"kubectl describe {kind.lower()} {name}" + (f" -n {namespace}" if namespace else "")
+            raise WaitTimeout(f"{message}\n" + tr("  Look closer: {command}", command=command))
         bar.update(elapsed, progress_of(kind, obj), summarize(obj))
         time.sleep(poll)
