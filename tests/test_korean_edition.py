@@ -353,3 +353,46 @@ def test_korean_untouched_version_earns_zero_with_korean_feedback(chapter: str, 
         if output.get("output_type") == "error"
     ]
     assert any(re.search(r"[가-힣]", error) for error in errors), f"the feedback is not in Korean: {errors[:3]}"
+
+
+def test_the_class_grader_scores_the_same_work_the_same_in_either_edition(
+    sim_cluster: Path, full_jail: None, tmp_path: Path
+) -> None:
+    """One gradebook (the English course root) grades both editions: a student who solved the first exercise
+    in the Korean notebook earns what one who solved it in the English notebook earns, cell by cell, and so do
+    two who solved everything; the Korean student's feedback is in Korean."""
+    from course.classroom.grader import grade_class
+    from course.classroom.roster import students_from
+    from course.classroom.samples import exercises, solve, source_and_released, write_submission
+    from course.classroom.sandboxes import delete_sandboxes
+    from course.nbgrader_glue import generate_assignment, scratch_course
+
+    from .namespaces import wait_until_gone
+
+    chapter = "00-setup"
+    root = scratch_course(tmp_path / "course", [chapter])
+    generate_assignment(root, chapter)
+    source, released = source_and_released(root, chapter)
+    korean = nbformat.read(korean_released_of(chapter), as_version=4)
+    names = exercises(source)
+    work = {"first": names[:1], "all": names}
+    for edition, notebook in (("en", released), ("ko", korean)):
+        for name, solved in work.items():
+            write_submission(root, chapter, f"{edition}-{name}", solve(notebook, source, solved))
+    students = [f"{edition}-{name}" for edition in ("en", "ko") for name in work]
+    try:
+        report = grade_class(chapter, root, workers=len(students), feedback=True, export=False)
+    finally:
+        wait_until_gone(delete_sandboxes(students_from(students), [chapter]), timeout=180)
+    results = report.by_student()
+    assert {result.status for result in results.values()} == {"graded"}, {s: r.detail for s, r in results.items()}
+    for name in work:
+        english, korean_result = results[f"en-{name}"], results[f"ko-{name}"]
+        assert korean_result.notebooks == english.notebooks, f"{name}: the editions are graded differently"
+    assert 0 < results["ko-first"].score < results["ko-all"].score == results["ko-all"].max_score
+    feedback = {
+        student: "".join(path.read_text() for path in (root / "feedback" / student).rglob("*.html"))
+        for student in ("en-first", "ko-first")
+    }
+    assert translated("expected") in feedback["ko-first"], "the Korean student's check messages are not in Korean"
+    assert translated("expected") not in feedback["en-first"] and "expected:" in feedback["en-first"]
