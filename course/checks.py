@@ -59,6 +59,7 @@ __all__ = [
     "objects",
     "owned_by",
     "owner_chain",
+    "passed",
     "policy_admits",
     "quantity",
     "ready_endpoints",
@@ -389,6 +390,18 @@ def expect_fields(obj: dict[str, Any], expected: dict[str, Any], hint: str = "")
             {path: found[path] for path in wrong if found[path] is not _MISSING},
             hint,
         )
+
+
+def passed(message: str, **values: Any) -> None:
+    """Print ``✓ message`` at the end of a check cell whose checks all held, in the learner's language:
+    ``message`` is looked up in the chapter's check texts (a template whose ``{fields}`` come from ``values``),
+    so that a check cell, the same in every edition, says it in each.
+
+    >>> passed("web runs {count} replicas", count=3)
+    ✓ web runs 3 replicas
+    """
+    text = translate(message)
+    print("✓ " + (text.format(**values) if values else text))
 
 
 def expect(

@@ -34,8 +34,8 @@ from course._paths import repo_root
 TEXT_KEYWORDS = ("hint", "what")
 """The keywords of any ``checks.*`` call that hold a text for the learner."""
 
-TEXT_POSITIONS = {"expect": 1, "expect_answer": 3}
-"""The check functions whose ``what`` may be passed by position, and its index."""
+TEXT_POSITIONS = {"expect": 1, "expect_answer": 3, "passed": 0}
+"""The check functions that take a text for the learner by position, and its index (``what``, ``message``)."""
 
 
 def source_notebook_path(chapter: str) -> Path:
