@@ -70,7 +70,7 @@ def chapter_notebook(chapter_id: str, title: str) -> dict[str, Any]:
         _cell(
             "code",
             '"""Self-check: the ConfigMap `settings` exists."""\nfrom course import checks\n\n'
-            f'checks.expect_object("ConfigMap", "settings", namespace={where})\nprint("✓ settings exists")',
+            f'checks.expect_object("ConfigMap", "settings", namespace={where})\nchecks.passed("settings exists")',
             "ex1-check-exists",
             points=1,
         ),
@@ -81,7 +81,7 @@ def chapter_notebook(chapter_id: str, title: str) -> dict[str, Any]:
             "### BEGIN HIDDEN TESTS\n"
             'checks.expect_field(settings, "data.mode", "demo", hint="Set data: {mode: demo}.")\n'
             "### END HIDDEN TESTS\n"
-            'print("✓ settings sets mode to demo")',
+            'checks.passed("settings sets mode to demo")',
             "ex1-check-mode",
             points=1,
         ),
