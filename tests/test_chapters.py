@@ -208,6 +208,16 @@ def nbgrader_grades(
         yield grades
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _gradings_start_with_the_module(request: pytest.FixtureRequest) -> None:
+    """Start ``nbgrader_grades`` before the module's first test when this session runs a test that asks for
+    it, so that the gradings overlap with the slow tests before the first grading test (the release test runs
+    nbgrader too). Asked for here, not by name, so that the module's tests that need no cluster stay so."""
+    if any("nbgrader_grades" in getattr(item, "fixturenames", ()) for item in request.session.items
+           if getattr(item, "module", None) is request.module):  # fmt: skip
+        request.getfixturevalue("nbgrader_grades")
+
+
 def expect_full_marks(chapter: str, grades: Grades) -> None:
     expected = graded_cells(nbformat.read(source_of(chapter), as_version=4))
     assert grades.cells == expected
