@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 _STATE = Path(os.environ.get("K8S_COURSE_TEST_STATE") or tempfile.mkdtemp(prefix="k8s-course-test-"))
 os.environ["K8S_COURSE_STATE"] = str(_STATE)
 os.environ.setdefault("K8S_COURSE_LEARNER", "tester")
-for variable in ("K8S_COURSE_NAMESPACE", "K8S_COURSE_KUBECONFIG", "K8S_COURSE_FRESH", "NBGRADER_EXECUTION"):
+GRADING_VARIABLES = ("K8S_COURSE_NAMESPACE", "K8S_COURSE_KUBECONFIG", "K8S_COURSE_FRESH", "NBGRADER_EXECUTION")
+"""Variables that point course.connect() elsewhere or make it reset the namespace: unset for the session."""
+for variable in GRADING_VARIABLES:
     os.environ.pop(variable, None)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,6 +179,21 @@ def kind_cluster(docker_engine: Engine) -> Iterator[Path]:
     finally:
         _FRESH_NAMESPACES.clear()
         subprocess.run([*command, "down"], capture_output=True, timeout=300)
+
+
+@pytest.fixture(autouse=True)
+def _each_test_leaves_the_grading_variables_as_it_found_them() -> Iterator[None]:
+    """Put ``GRADING_VARIABLES`` back after each test. ``ChapterSandbox.preprocess`` sets them in the process it
+    runs in (nbgrader's, where that is right); a test that calls it in pytest's own process and left
+    ``K8S_COURSE_FRESH=1`` behind made every later ``course.connect()`` of the session reset its namespace
+    (``monkeypatch.delenv`` of a variable that is not set records nothing to undo)."""
+    before = {variable: os.environ.get(variable) for variable in GRADING_VARIABLES}
+    yield
+    for variable, value in before.items():
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
 
 
 @pytest.fixture(scope="module", autouse=True)
