@@ -167,6 +167,10 @@ class ShowKindOutputs(Preprocessor):
         return nb, resources
 
 
+RECORDER = "kind-recorder"
+"""The learner a recording runs as: the chapter runs in the namespace ``kind-recorder-<chapter>``."""
+
+
 def record(chapter: str, timeout: float = 300) -> Path:
     """Run ``chapter``'s source notebook (solutions included) top to bottom on the running kind cluster
     and write what its kind-only cells printed to :func:`recordings_file`. Returns that file."""
@@ -179,7 +183,7 @@ def record(chapter: str, timeout: float = 300) -> Path:
     cells = kind_only_cells(notebook)
     if not cells:
         raise CourseError(f"Chapter {chapter} has no kind-only cell (`if cluster.capabilities.…:`): nothing to record.")
-    env = {**os.environ, "K8S_COURSE_FRESH": "1", "K8S_COURSE_LEARNER": "kind-recorder"}
+    env = {**os.environ, "K8S_COURSE_FRESH": "1", "K8S_COURSE_LEARNER": RECORDER}
     with tempfile.TemporaryDirectory(prefix="k8s-course-record-") as workdir:
         client = NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": workdir}})
         executed = client.execute(env=env)

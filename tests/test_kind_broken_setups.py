@@ -96,7 +96,9 @@ def test_a_cluster_whose_creation_was_killed_is_named_with_the_recreate_command(
     finally:
         if creating.poll() is None:
             os.killpg(creating.pid, signal.SIGKILL)
+        settle(no_course_cluster)  # the killed docker commands' requests may still be under way (seen under load)
         subprocess.run([*CLUSTER, "down"], capture_output=True, timeout=300)
+        settle(no_course_cluster)
     assert not no_course_cluster.containers(KIND_NODE_LABEL)
 
 

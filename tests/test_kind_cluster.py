@@ -5,8 +5,9 @@ Marked ``kind`` (``tests/conftest.py``): skipped when no Docker daemon answers a
 in a pytest session of its own (``make test`` runs ``pytest -m kind`` after the rest), because the course
 kubeconfig holds one cluster. Offline, ``K8S_COURSE_KIND_NODE_IMAGE`` names the node image that
 ``cluster-setup/kind/node-image/`` builds: kube-router enforces NetworkPolicies there, and the chapters'
-images are test stand-ins preloaded in it. Grading runs one notebook at a time, each when its test asks, so
-``--durations`` shows each chapter's wall time on kind.
+images are test stand-ins preloaded in it. Grading runs in two lanes, as ``test_chapters`` does on sim, all
+started when the first grading test asks; ``-k 03-nodes`` grades one chapter, and its tests' durations are
+then that chapter's wall time on kind.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kubernetes import client
 
 from course import kind_outputs
 from course._client import api_client
+from course._naming import chapter_namespace
 from course.backends import Capabilities, capabilities_of
 
 from .background import selected
@@ -48,9 +50,23 @@ def kind_grades(
     kind_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Graded]:
     """The chapters this session's tests ask for (``-k 03-nodes``: that one only), graded both ways on kind."""
-    chapters = selected(request, "chapter")
-    with graded_both_ways(chapters, released_course, tmp_path_factory, ahead_of_time=False) as grades:
+    with graded_both_ways(selected(request, "chapter"), released_course, tmp_path_factory) as grades:
         yield grades
+
+
+def make_room(namespace: str) -> None:
+    """Delete a namespace that a grading or a recording is done with, its Pods at once, without waiting.
+
+    The kind nodes offer the host's CPUs (2 each here), and every chapter's Pods together, solved and
+    untouched, request more than the two workers have: left for the module's clean-up, they kept the last
+    recordings' Pods Pending (PodScheduled false)."""
+    core = client.CoreV1Api(api_client())
+    try:
+        core.delete_namespace(namespace)
+        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
 
 
 def recorded_capabilities() -> Capabilities:
@@ -83,6 +99,7 @@ def test_cluster_status_tells_what_runs_and_what_does_not(kind_cluster: Path) ->
 def test_graded_on_kind_as_on_sim(chapter: str, variant: str, kind_grades: Graded) -> None:
     """The solutions earn full marks; the untouched student version earns zero, every visible check failing."""
     grades = kind_grades.result((chapter, variant))
+    make_room(chapter_namespace(variant, chapter))  # the variant is the student
     if variant == "solution":
         expect_full_marks(chapter, grades)
     else:
@@ -157,7 +174,10 @@ def test_kind_only_cells_run_on_kind_as_recorded(
     cell recorded in the checkout prints something again, though addresses and times differ."""
     committed = kind_outputs.load_recordings(chapter)
     monkeypatch.setattr(kind_outputs, "RECORDINGS_DIR", tmp_path)
-    kind_outputs.record(chapter)
+    try:
+        kind_outputs.record(chapter)
+    finally:
+        make_room(chapter_namespace(kind_outputs.RECORDER, chapter))
     fresh = kind_outputs.load_recordings(chapter)
     assert fresh.keys() == committed.keys()
     assert all(recording.output.strip() for recording in fresh.values()), fresh
