@@ -26,6 +26,8 @@ the English text shows instead.
 from __future__ import annotations
 
 import os
+import re
+import string
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -105,14 +107,66 @@ def _library_messages(lang: str) -> dict[str, str]:
     return {entry.msgid: entry.msgstr for entry in polib.pofile(str(path)) if is_current(entry)}
 
 
+TEMPLATE_FLAG = "python-brace-format"
+"""The gettext flag of a check text that was an f-string in its cell: a template whose ``{fields}``
+are filled when the check runs (:func:`translate` finds it by matching the text it produced)."""
+
+
+@cache
+def _check_entries(lang: str) -> list[polib.POEntry]:
+    return [
+        entry
+        for path in sorted((LOCALE_DIR / lang / CHECK_TEXTS).glob("*.po"))
+        for entry in polib.pofile(str(path))
+        if is_current(entry)
+    ]
+
+
 @cache
 def _check_texts(lang: str) -> dict[str, str]:
     found: dict[str, str] = {}
-    for path in sorted((LOCALE_DIR / lang / CHECK_TEXTS).glob("*.po")):
-        for entry in polib.pofile(str(path)):
-            if is_current(entry):
-                found.setdefault(entry.msgid, entry.msgstr)
+    for entry in _check_entries(lang):
+        if TEMPLATE_FLAG not in entry.flags:
+            found.setdefault(entry.msgid, entry.msgstr)
     return found
+
+
+def _field_key(name: str, conversion: str | None, spec: str | None) -> str:
+    return name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+
+
+@cache
+def _check_templates(lang: str) -> list[tuple[re.Pattern[str], polib.POEntry]]:
+    """Each translated f-string template as (a pattern that matches the English it produces, with one
+    group per field; its catalog entry)."""
+    templates = []
+    for entry in _check_entries(lang):
+        if TEMPLATE_FLAG in entry.flags:
+            pattern = "".join(
+                re.escape(literal) + (f"(?P<f{index}>.*?)" if name is not None else "")
+                for index, (literal, name, _spec, _conversion) in enumerate(string.Formatter().parse(entry.msgid))
+            )
+            templates.append((re.compile(pattern, re.DOTALL), entry))
+    return templates
+
+
+def _fill(template: polib.POEntry, match: re.Match[str]) -> str | None:
+    """The translation of a matched template with the English's field values, or None when the
+    translation names a field the English does not have."""
+    values = {
+        _field_key(name, conversion, spec): match.group(f"f{index}")
+        for index, (_literal, name, spec, conversion) in enumerate(string.Formatter().parse(template.msgid))
+        if name is not None
+    }
+    filled = []
+    for literal, name, spec, conversion in string.Formatter().parse(template.msgstr):
+        filled.append(literal)
+        if name is not None:
+            key = _field_key(name, conversion, spec)
+            if key not in values:
+                return None
+            filled.append(values[key])
+    return "".join(filled)
 
 
 def tr(message: str, lang: str | None = None, **values: Any) -> str:
@@ -128,8 +182,17 @@ def tr(message: str, lang: str | None = None, **values: Any) -> str:
 
 def translate(text: str, lang: str | None = None) -> str:
     """A text written in a check cell (a hint, what a check expects) in the chosen language: looked up
-    in the chapters' catalogs, then the library's; unchanged when no current translation has it."""
+    in the chapters' catalogs (an f-string's text by its template, its values kept), then the
+    library's; unchanged when no current translation has it."""
     lang = lang or language()
     if lang == ENGLISH or not text:
         return text
-    return _check_texts(lang).get(text) or _library_messages(lang).get(text, text)
+    exact = _check_texts(lang).get(text)
+    if exact:
+        return exact
+    for pattern, template in _check_templates(lang):
+        match = pattern.fullmatch(text)
+        filled = _fill(template, match) if match else None
+        if filled is not None:
+            return filled
+    return _library_messages(lang).get(text, text)

@@ -28,7 +28,15 @@ from nbformat import NotebookNode
 
 from course._chapters import chapter_ids, load_chapter
 from course._errors import CourseError
-from course._i18n import CATALOG_KINDS, CHECK_TEXTS, EDITION_METADATA, PROSE, chapter_catalog_path, is_current
+from course._i18n import (
+    CATALOG_KINDS,
+    CHECK_TEXTS,
+    EDITION_METADATA,
+    PROSE,
+    TEMPLATE_FLAG,
+    chapter_catalog_path,
+    is_current,
+)
 from course._paths import repo_root
 
 TEXT_KEYWORDS = ("hint", "what")
@@ -57,14 +65,36 @@ def is_check_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("grade"))
 
 
+class FStringText(str):
+    """A check text written as an f-string: a template whose ``{fields}`` (the f-string's expressions,
+    as written) are filled when the check runs. Its catalog entry carries the flag
+    :data:`course._i18n.TEMPLATE_FLAG`, and a translation keeps every field (in any order)."""
+
+
+def fstring_template(node: ast.JoinedStr) -> FStringText:
+    """The template an f-string stands for: its literal text (braces doubled) and its fields as written.
+
+    >>> fstring_template(ast.parse('f"The Pod {name!r} has {len(ports)} ports."', mode="eval").body)
+    'The Pod {name!r} has {len(ports)} ports.'
+    """
+    parts = []
+    for value in node.values:
+        if isinstance(value, ast.Constant):
+            parts.append(str(value.value).replace("{", "{{").replace("}", "}}"))
+        elif isinstance(value, ast.FormattedValue):
+            conversion = f"!{chr(value.conversion)}" if value.conversion != -1 else ""
+            spec = ":" + fstring_template(value.format_spec) if isinstance(value.format_spec, ast.JoinedStr) else ""
+            parts.append("{" + ast.unparse(value.value) + conversion + spec + "}")
+    return FStringText("".join(parts))
+
+
 def check_texts(source: str) -> list[str]:
-    """The plain texts a check cell passes to the check library, in order, without repeats.
+    """The texts a check cell passes to the check library, in order, without repeats: plain strings,
+    and f-strings as templates (:class:`FStringText`), translated when the check prints them.
 
-    f-strings are left out: their text is only known when the check runs.
-
-    >>> check_texts('checks.expect(ok, "web is missing.", expected=1, found=0, hint=f"{x}")\\n'
+    >>> check_texts('checks.expect(ok, "web is missing.", expected=1, found=0, hint=f"Scale {name}.")\\n'
     ...             'checks.expect_field(pod, "spec.replicas", 3, hint="Scale it.")')
-    ['web is missing.', 'Scale it.']
+    ['web is missing.', 'Scale {name}.', 'Scale it.']
     """
     arguments: list[ast.expr] = []
     for node in ast.walk(ast.parse(source)):
@@ -77,7 +107,12 @@ def check_texts(source: str) -> list[str]:
         if position is not None and len(node.args) > position:
             arguments.append(node.args[position])
     arguments.sort(key=lambda argument: (argument.lineno, argument.col_offset))  # ast.walk goes breadth first
-    texts = [a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value]
+    texts: list[str] = []
+    for argument in arguments:
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and argument.value:
+            texts.append(argument.value)
+        elif isinstance(argument, ast.JoinedStr) and any(isinstance(v, ast.FormattedValue) for v in argument.values):
+            texts.append(fstring_template(argument))
     return list(dict.fromkeys(texts))
 
 
@@ -133,7 +168,8 @@ def updated_catalog(chapter: str, lang: str, kind: str = PROSE) -> polib.POFile:
     for context, english in english_entries(read_notebook(source_notebook_path(chapter)), kind, chapter):
         before = old.get(_key(kind, context, english))
         if before is None:
-            catalog.append(polib.POEntry(msgctxt=context, msgid=english, msgstr=""))
+            flags = [TEMPLATE_FLAG] if isinstance(english, FStringText) else []
+            catalog.append(polib.POEntry(msgctxt=context, msgid=english, msgstr="", flags=flags))
         elif before.msgid == english:
             catalog.append(before)
         else:  # the English changed: keep the translation as a draft, marked stale, with what it translated

@@ -264,6 +264,25 @@ def test_a_failed_check_speaks_korean_with_k8s_course_lang(korean: None) -> None
     assert re.search(r"[가-힣]", lines[3])
 
 
+def test_a_check_text_written_as_an_f_string_is_translated_with_its_values(korean: None) -> None:
+    """Chapter 07's check builds its message with an f-string; the catalog holds its template, and the
+    Korean keeps the values the check filled in, wherever the translation puts them."""
+    from course import checks
+
+    cells = nbformat.read(source_of("07-capstone"), as_version=4).cells
+    source = next(cell.source for cell in cells if cell.get("id") == "44795f51")
+    assert "The {tier} Pods (app=shop, tier={tier}) may not connect to the database on port 5432." in (
+        translations.check_texts(source)
+    )
+    with pytest.raises(checks.CheckFailed) as failure:
+        tier = "backup"
+        message = f"The {tier} Pods (app=shop, tier={tier}) may not connect to the database on port 5432."
+        checks.expect(False, message, expected="connected", found="no answer")
+    message = str(failure.value).splitlines()[0]
+    assert re.search(r"[가-힣]", message) and message.count("backup") == 2 and "5432" in message
+    assert "may not connect" not in message
+
+
 def test_the_language_comes_from_the_setting_or_the_korean_notebooks_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
