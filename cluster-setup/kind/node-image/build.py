@@ -644,9 +644,12 @@ def build_node(kind: Path, release: Path, base: str, node_image: str, key: str) 
         docker("tag", marker, node_image)
         cached("node", image_size(marker))
         return node_image
-    with timed(f"node image {node_image}") as disk:
+    # kind extracts the release tarball under $TMPDIR (k8s-tar-extract-*, 1-2 GB) and leaves it there:
+    # give it a folder of its own that goes when the build does.
+    with timed(f"node image {node_image}") as disk, tempfile.TemporaryDirectory(dir=BUILD) as scratch:
         run([str(kind), "build", "node-image", "--type", "file", str(release), "--base-image", base,
-             "--image", node_image], log="node", env={**os.environ, "DOCKER_HOST": SOCKET})  # fmt: skip
+             "--image", node_image], log="node",
+            env={**os.environ, "DOCKER_HOST": SOCKET, "TMPDIR": scratch})  # fmt: skip
         docker("tag", node_image, marker)
         disk.append(image_size(node_image))
     return node_image
