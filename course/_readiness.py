@@ -74,7 +74,9 @@ def _replicated(obj: Object) -> Readiness:
     status = _status(obj)
     wanted = (obj.get("spec") or {}).get("replicas", 1)
     ready, total = status.get("readyReplicas", 0), status.get("replicas", 0)
-    updated = status.get("updatedReplicas", wanted)
+    # The API server leaves zero counts out: a Deployment or StatefulSet without updatedReplicas has none
+    # of its new template yet (the moment after a rollout starts); a ReplicaSet has no such field.
+    updated = status.get("updatedReplicas", wanted if obj.get("kind") == "ReplicaSet" else 0)
     observed = _observed(obj)
     ok = observed and ready >= wanted and updated >= wanted and total == wanted
     found = f"{ready} ready, {total} in all"

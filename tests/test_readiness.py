@@ -67,6 +67,16 @@ def job(succeeded: int, complete: bool, completions: int = 2) -> dict[str, Any]:
              "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "availableReplicas": 1}},
             False,  # ready but not yet available (minReadySeconds)
         ),
+        (
+            {"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 3},
+             "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "availableReplicas": 3}},
+            False,  # a rollout has just started: no Pod of the new template yet (a zero count is left out)
+        ),
+        (
+            {"kind": "ReplicaSet", "metadata": {"generation": 1}, "spec": {"replicas": 2},
+             "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2}},
+            True,  # a ReplicaSet has one template: it has no updatedReplicas
+        ),
     ],
 )  # fmt: skip
 def test_one_rule_per_kind_and_every_user_agrees(obj: dict[str, Any], ready: bool) -> None:
