@@ -7,7 +7,8 @@ enough of its Pods are ready, which every kind counts in its own fields; a Job i
 ``Complete``. The rules below follow ``kubectl rollout status`` and ``kubectl wait``.
 
 >>> deployment = {"kind": "Deployment", "metadata": {"name": "web", "generation": 2}, "spec": {"replicas": 3},
-...               "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2, "availableReplicas": 2}}
+...               "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2, "availableReplicas": 2,
+...                          "updatedReplicas": 3}}
 >>> readiness(deployment)
 Readiness(ready=False, expected='3 of 3 replicas ready', found='2 ready, 3 in all', counted=(2, 3))
 >>> readiness({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1,

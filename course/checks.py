@@ -1033,7 +1033,8 @@ def expect_ready(obj: dict[str, Any], hint: str = "") -> None:
     (:class:`course._readiness.NoReadiness`): check one of its fields with :func:`expect_field`.
 
     >>> deployment = {"kind": "Deployment", "metadata": {"name": "web", "generation": 2},
-    ...               "spec": {"replicas": 3}, "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2}}
+    ...               "spec": {"replicas": 3},
+    ...               "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2, "updatedReplicas": 3}}
     >>> try:
     ...     expect_ready(deployment)
     ... except CheckFailed as failure:

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 _STATE = Path(os.environ.get("K8S_COURSE_TEST_STATE") or tempfile.mkdtemp(prefix="k8s-course-test-"))
 os.environ["K8S_COURSE_STATE"] = str(_STATE)
 os.environ.setdefault("K8S_COURSE_LEARNER", "tester")
-GRADING_VARIABLES = ("K8S_COURSE_NAMESPACE", "K8S_COURSE_KUBECONFIG", "K8S_COURSE_FRESH", "NBGRADER_EXECUTION")
-"""Variables that point course.connect() elsewhere or make it reset the namespace: unset for the session."""
+GRADING_VARIABLES = (
+    "K8S_COURSE_NAMESPACE", "K8S_COURSE_KUBECONFIG", "K8S_COURSE_FRESH", "NBGRADER_EXECUTION", "K8S_COURSE_LANG",
+)  # fmt: skip
+"""Variables that point course.connect() elsewhere, make it reset the namespace or change the language it
+speaks (ChapterSandbox sets the submission's): unset for the session."""
 for variable in GRADING_VARIABLES:
     os.environ.pop(variable, None)
 

@@ -57,7 +57,7 @@ def test_the_unready_pod_demo_works_with_a_students_rights(sim_cluster: Path, tm
         )
         assert result.returncode == 0, result.stderr[-2000:]
         output = result.stdout
-        assert "web-unready" in output and "ready=False" in output  # the EndpointSlice keeps it, not ready
+        assert "web-unready" in output and "ready=False" in output, output  # the EndpointSlice keeps it, not ready
         ready = json.loads(output.split("RESULT ", 1)[1])
         assert [(c["status"], c.get("reason")) for c in ready] == [("False", "ReadinessGatesNotReady")]
     finally:
