@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -135,38 +136,43 @@ def _field_key(name: str, conversion: str | None, spec: str | None) -> str:
     return name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A translated f-string check text: a pattern that matches the English it produces (one group per
+    field, in order), each group's field as written (``name!r``), and the translation."""
+
+    pattern: re.Pattern[str]
+    fields: tuple[str, ...]
+    translation: str
+
+    def fill(self, text: str) -> str | None:
+        """The translation of ``text`` with the values its fields had, or None when ``text`` is not this
+        template's or the translation names a field the English does not have."""
+        match = self.pattern.fullmatch(text)
+        if match is None:
+            return None
+        values = dict(zip(self.fields, match.groups(), strict=True))
+        filled = []
+        for literal, name, spec, conversion in string.Formatter().parse(self.translation):
+            filled.append(literal)
+            if name is not None:
+                key = _field_key(name, conversion, spec)
+                if key not in values:
+                    return None
+                filled.append(values[key])
+        return "".join(filled)
+
+
 @cache
-def _check_templates(lang: str) -> list[tuple[re.Pattern[str], polib.POEntry]]:
-    """Each translated f-string template as (a pattern that matches the English it produces, with one
-    group per field; its catalog entry)."""
+def _check_templates(lang: str) -> list[_Template]:
     templates = []
     for entry in _check_entries(lang):
         if TEMPLATE_FLAG in entry.flags:
-            pattern = "".join(
-                re.escape(literal) + (f"(?P<f{index}>.*?)" if name is not None else "")
-                for index, (literal, name, _spec, _conversion) in enumerate(string.Formatter().parse(entry.msgid))
-            )
-            templates.append((re.compile(pattern, re.DOTALL), entry))
+            parts = list(string.Formatter().parse(entry.msgid))
+            pattern = "".join(re.escape(text) + ("(.*?)" if name is not None else "") for text, name, _, _ in parts)
+            fields = tuple(_field_key(name, conv, spec) for _, name, spec, conv in parts if name is not None)
+            templates.append(_Template(re.compile(pattern, re.DOTALL), fields, entry.msgstr))
     return templates
-
-
-def _fill(template: polib.POEntry, match: re.Match[str]) -> str | None:
-    """The translation of a matched template with the English's field values, or None when the
-    translation names a field the English does not have."""
-    values = {
-        _field_key(name, conversion, spec): match.group(f"f{index}")
-        for index, (_literal, name, spec, conversion) in enumerate(string.Formatter().parse(template.msgid))
-        if name is not None
-    }
-    filled = []
-    for literal, name, spec, conversion in string.Formatter().parse(template.msgstr):
-        filled.append(literal)
-        if name is not None:
-            key = _field_key(name, conversion, spec)
-            if key not in values:
-                return None
-            filled.append(values[key])
-    return "".join(filled)
 
 
 def tr(message: str, lang: str | None = None, **values: Any) -> str:
@@ -190,9 +196,8 @@ def translate(text: str, lang: str | None = None) -> str:
     exact = _check_texts(lang).get(text)
     if exact:
         return exact
-    for pattern, template in _check_templates(lang):
-        match = pattern.fullmatch(text)
-        filled = _fill(template, match) if match else None
+    for template in _check_templates(lang):
+        filled = template.fill(text)
         if filled is not None:
             return filled
     return _library_messages(lang).get(text, text)
