@@ -37,7 +37,7 @@ from traitlets import Bool
 
 from course._errors import CourseError
 from course._i18n import tr
-from course._paths import repo_root
+from course.translations import read_notebook, source_chapters, source_notebook_path
 
 RECORDINGS_DIR = Path(__file__).parent / "chapters" / "on-kind"
 """One YAML file per chapter: ``cells`` maps a cell's id to its source digest and recorded output."""
@@ -70,19 +70,9 @@ def kind_only_cells(notebook: NotebookNode) -> list[NotebookNode]:
     return [cell for cell in notebook.cells if cell.cell_type == "code" and KIND_ONLY.search(cell.source)]
 
 
-def source_notebook(chapter: str) -> Path:
-    return repo_root() / "autograder" / "source" / chapter / f"{chapter}.ipynb"
-
-
 def chapters_with_kind_only_cells() -> list[str]:
     """Every chapter whose source notebook has a kind-only cell, in order."""
-    sources = sorted((repo_root() / "autograder" / "source").glob("*/*.ipynb"))
-    return [path.stem for path in sources if kind_only_cells(read_notebook(path))]
-
-
-def read_notebook(path: Path) -> NotebookNode:
-    notebook: NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    return notebook
+    return [chapter for chapter in source_chapters() if kind_only_cells(read_notebook(source_notebook_path(chapter)))]
 
 
 def recordings_file(chapter: str) -> Path:
@@ -104,7 +94,7 @@ def load_recordings(chapter: str) -> dict[str, Recording]:
 def stale_or_missing(chapter: str, notebook: NotebookNode | None = None) -> list[str]:
     """Why some kind-only cell of ``notebook`` (by default the chapter's source notebook) has no current
     recording, one line per cell; empty when every one has."""
-    notebook = notebook or read_notebook(source_notebook(chapter))
+    notebook = notebook or read_notebook(source_notebook_path(chapter))
     recordings = load_recordings(chapter)
     problems = []
     for cell in kind_only_cells(notebook):
@@ -176,7 +166,7 @@ def record(chapter: str, timeout: float = 300) -> Path:
     and write what its kind-only cells printed to :func:`recordings_file`. Returns that file."""
     from nbclient import NotebookClient
 
-    source = source_notebook(chapter)
+    source = source_notebook_path(chapter)
     if not source.exists():
         raise CourseError(f"No source notebook {source}. Chapters: see autograder/source/.")
     notebook = read_notebook(source)
