@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import watch
 
 import course
 from course import checks
@@ -167,7 +168,7 @@ def test_a_missing_image_is_err_image_pull_then_image_pull_back_off(cluster: cou
     # stages create these Events with a templated `apply` step instead).
     assert ("Normal", 'Back-off pulling image "ngnix:1.27"') in reported
     failed = [message for kind, message in reported if message.startswith('Failed to pull image "ngnix:1.27": ')]
-    assert failed and "no image \"ngnix\"" in failed[0], reported
+    assert failed and 'no image "ngnix"' in failed[0], reported
     events = checks.events_about("Pod", "typo", cluster.namespace)
     assert {e["involvedObject"].get("fieldPath") for e in events if "ngnix" in e["message"]} == {"spec.containers{web}"}
     assert {e["source"].get("component") for e in events if "ngnix" in e["message"]} == {"kubelet"}
@@ -227,3 +228,27 @@ spec:
     assert not checks.field(checks.expect_object("Deployment", "shop", cluster.namespace), "status.availableReplicas")
     cluster.kubectl("set", "image", "deployment/shop", "shop=nginx:1.27")
     cluster.wait_for("Deployment", "shop", "Available", timeout=30)
+
+
+def test_a_pod_with_a_readiness_gate_is_never_ready_not_even_for_a_moment(cluster: course.Cluster) -> None:
+    # Were it Ready for a moment, the EndpointSlice controller could list it ready, as chapter 05's
+    # unready-Pod demo once showed in CI.
+    listed = cluster.core.list_namespaced_pod(cluster.namespace)
+    pod = _pod("gated", [{"name": "web", "image": "nginx:1.27"}])
+    pod["spec"]["readinessGates"] = [{"conditionType": "k8s-course.test/registered"}]
+    cluster.apply(pod)
+    seen: list[tuple[str, str | None]] = []
+    for event in watch.Watch().stream(
+        cluster.core.list_namespaced_pod,
+        cluster.namespace,
+        field_selector="metadata.name=gated",
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=30,
+    ):
+        status = event["object"].status
+        ready = next((c for c in status.conditions or [] if c.type == "Ready"), None)
+        if ready is not None:
+            seen.append((ready.status, ready.reason))
+        if status.phase == "Running" and ready is not None:
+            break
+    assert seen and all(state == ("False", "ReadinessGatesNotReady") for state in seen), seen
