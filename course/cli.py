@@ -249,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             where = notebooks.relative_to(repo_root())
             say(f"Wrote {len(written)} notebooks to {where}/. Commit them together with their sources.")
+            if args.lang != ENGLISH:
+                from course.translations import write_edition_devcontainer
+
+                devcontainer = write_edition_devcontainer(args.lang).relative_to(repo_root())
+                say(f"Wrote {devcontainer} (Codespaces opens this edition with it).")
         elif args.command == "translations":
             _translations(args.action, args.lang, args.chapters)
         elif args.command == "record-kind-outputs":

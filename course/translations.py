@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from course._i18n import (
     CATALOG_KINDS,
     CHECK_TEXTS,
     EDITION_METADATA,
+    LANG_VARIABLE,
     PROSE,
     TEMPLATE_FLAG,
     chapter_catalog_path,
@@ -270,4 +272,42 @@ def write_translated_source(chapter: str, lang: str, into: Path) -> Path:
     target = into / chapter / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(translated_notebook(read_notebook(source), chapter, lang), target)  # type: ignore[no-untyped-call]
+    return target
+
+
+ENGLISH_NOTEBOOKS_FLAG = "--notebook-dir=notebooks"
+"""How the English devcontainer tells JupyterLab which folder to open."""
+
+
+def devcontainer_path(lang: str) -> Path:
+    """Where an edition's Codespaces configuration is: ``.devcontainer/<lang>/devcontainer.json``
+    (Codespaces offers every ``.devcontainer/*/devcontainer.json``; a link picks one with
+    ``?devcontainer_path=``)."""
+    return repo_root() / ".devcontainer" / lang / "devcontainer.json"
+
+
+def edition_devcontainer(lang: str) -> str:
+    """The Codespaces configuration of the edition ``lang``: the English one (``.devcontainer/devcontainer.json``,
+    the one a contributor edits), opening ``notebooks/<lang>/`` with the course (``K8S_COURSE_LANG``) and
+    JupyterLab's menus (``course/jupyter/<lang>/``) in that language, as ``python -m course lab --lang`` does."""
+    config = json.loads((repo_root() / ".devcontainer" / "devcontainer.json").read_text())
+    command = config["postAttachCommand"]["jupyterlab"]
+    if f"{ENGLISH_NOTEBOOKS_FLAG} " not in f"{command} ":
+        raise CourseError(f".devcontainer/devcontainer.json: its JupyterLab command has no {ENGLISH_NOTEBOOKS_FLAG}.")
+    config["name"] = f"{config['name']} [{lang}]"
+    config["postAttachCommand"]["jupyterlab"] = f"{command} ".replace(
+        f"{ENGLISH_NOTEBOOKS_FLAG} ", f"{ENGLISH_NOTEBOOKS_FLAG}/{lang} "
+    ).rstrip()
+    env = config["remoteEnv"]
+    role_settings = env["JUPYTER_CONFIG_PATH"]  # .../course/jupyter/learner: the language's folder goes first
+    env["JUPYTER_CONFIG_PATH"] = f"{role_settings.rsplit('/', 1)[0]}/{lang}:{role_settings}"
+    env[LANG_VARIABLE] = lang
+    return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_edition_devcontainer(lang: str) -> Path:
+    """Write :func:`edition_devcontainer` to :func:`devcontainer_path` (``python -m course release --lang``)."""
+    target = devcontainer_path(lang)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(edition_devcontainer(lang))
     return target

@@ -78,6 +78,26 @@ def test_devcontainer_is_json_with_docker_python_kubectl_and_kind_at_the_pins() 
     assert Path(lab_settings).name == "learner"
 
 
+def test_the_korean_codespace_is_the_english_one_opening_the_korean_edition() -> None:
+    from course.translations import devcontainer_path, edition_devcontainer
+
+    path = devcontainer_path("ko")
+    assert path.read_text() == edition_devcontainer("ko"), (
+        f"{path.relative_to(REPO)} is not what python -m course release --lang ko writes; run it and commit"
+    )
+    english = json.loads((REPO / ".devcontainer" / "devcontainer.json").read_text())
+    korean = json.loads(path.read_text())
+    assert {key for key in english if english[key] != korean[key]} == {"name", "remoteEnv", "postAttachCommand"}
+    assert korean["postAttachCommand"]["jupyterlab"].endswith("--notebook-dir=notebooks/ko")
+    assert korean["remoteEnv"]["K8S_COURSE_LANG"] == "ko"
+    folders = korean["remoteEnv"]["JUPYTER_CONFIG_PATH"].replace("${containerWorkspaceFolder}", str(REPO)).split(":")
+    assert [Path(folder).name for folder in folders] == ["ko", "learner"]
+    assert all((Path(folder) / "labconfig").is_dir() for folder in folders)
+    assert (REPO / "notebooks" / "ko").is_dir()
+    link = "https://codespaces.new/OWNER/REPO?quickstart=1&devcontainer_path=.devcontainer%2Fko%2Fdevcontainer.json"
+    assert link in (REPO / "README.ko.md").read_text()
+
+
 @pytest.mark.cluster
 def test_binder_start_in_a_clean_home_brings_the_sim_cluster_up(tmp_path: Path) -> None:
     """As on Binder: no Docker, an empty home. The binary cache is shared so that nothing is rebuilt."""
