@@ -114,6 +114,18 @@ class Cluster:
         """
         print(verdict(self.chapter.prediction(prediction), predicted, observed))
 
+    def point_to_kind_output(self) -> None:
+        """Say, in the ``else`` branch of a cell that shows something only on kind, that this cluster
+        cannot show it and that what the course's kind cluster printed is under the cell. One line in the
+        learner's language; why this cluster cannot show it belongs in the Markdown cell above.
+
+        >>> if cluster.capabilities.containers:        # doctest: +SKIP
+        ...     cluster.kubectl("logs", "shared", "-c", "reader")
+        ... else:
+        ...     cluster.point_to_kind_output()
+        """
+        print(tr("This cluster cannot show this (the text above says why); what kind printed is under the cell."))
+
     def reset(self) -> None:
         """Put the chapter's namespace back to its starting state: your objects are deleted."""
         prepare_namespace(self.chapter, self.namespace, fresh=True)
