@@ -8,17 +8,25 @@ Each failure must be one ``ERROR:`` line of what is wrong and the command that f
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from course.backends.engine import Engine
-from course.backends.kind import KIND_NODE_LABEL, NODE_IMAGE_VARIABLE, taken_port_message
+from course.backends.kind import (
+    KIND_NODE_LABEL,
+    NODE_IMAGE_VARIABLE,
+    no_privileged_containers_message,
+    taken_port_message,
+)
 
 CLUSTER = [sys.executable, "-m", "course", "cluster"]
 
@@ -126,3 +134,67 @@ def test_a_host_port_taken_without_answering_is_named_at_once_and_leaves_no_node
     assert errors == [f"ERROR: {taken_port_message(80)}"], result.stderr
     assert took < 60, f"cluster up took {took:.0f} s to fail"
     assert not no_course_cluster.containers(KIND_NODE_LABEL)
+
+
+UNPRIVILEGED_IMAGE = "k8s-course/kind-node:test-no-privileged"
+"""An empty image under a node image's name: runc refuses the privileged container before it runs anything."""
+
+
+@pytest.fixture
+def docker_without_privileged_containers(docker_engine: Engine) -> Iterator[Engine]:
+    """A second dockerd, started and stopped here, with plain runc as its runtime (the course's daemon here runs
+    ``runc-capsafe``): this VM withholds a capability, so runc cannot start a privileged container, as in a
+    container or VM that grants less than root's. It has its own socket, data root, exec root and pid file,
+    no bridge of its own and no iptables or ip_forward changes, so it cannot touch the course's daemon; kind
+    uses a network made here (``KIND_EXPERIMENTAL_DOCKER_NETWORK``), not its ``kind`` network."""
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        pytest.skip("a second Docker daemon needs root and dockerd")
+    home = Path(tempfile.mkdtemp(prefix="k8s-course-noprivileged-"))  # short: containerd's socket path lives in it
+    endpoint = f"unix://{home}/docker.sock"
+    docker = [docker_engine.command, "--host", endpoint]
+    daemon = subprocess.Popen(
+        ["dockerd", "--host", endpoint, "--data-root", str(home / "data"), "--exec-root", str(home / "exec"),
+         "--pidfile", str(home / "dockerd.pid"), "--bridge", "none", "--iptables=false", "--ip6tables=false",
+         "--ip-forward=false", "--ip-masq=false"],
+        stdout=(home / "dockerd.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run([*docker, "version"], capture_output=True).returncode != 0:
+            assert daemon.poll() is None, (home / "dockerd.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the second dockerd did not answer in 60 s"
+            time.sleep(0.5)
+        (home / "rootfs").mkdir()
+        subprocess.run(["tar", "-C", str(home / "rootfs"), "-cf", str(home / "empty.tar"), "."], check=True)
+        subprocess.run([*docker, "import", "--change", 'ENTRYPOINT ["/sbin/init"]', str(home / "empty.tar"),
+                        UNPRIVILEGED_IMAGE], check=True, capture_output=True)  # fmt: skip
+        probe = subprocess.run([*docker, "run", "--rm", "--privileged", UNPRIVILEGED_IMAGE], capture_output=True,
+                               text=True)  # fmt: skip
+        if "unable to apply caps" not in probe.stderr:
+            pytest.skip(f"runc starts privileged containers on this host ({probe.stderr.strip()[-200:]})")
+        subprocess.run([*docker, "network", "create", "--subnet", "10.213.213.0/24", "course-noprivileged"],
+                       check=True, capture_output=True)  # fmt: skip
+        yield Engine(name="docker", command=docker_engine.command, endpoint=endpoint)
+    finally:
+        leftovers = subprocess.run([*docker, "ps", "--all", "--quiet"], capture_output=True, text=True).stdout.split()
+        if leftovers:
+            subprocess.run([*docker, "rm", "--force", "--volumes", *leftovers], capture_output=True)
+        subprocess.run([*docker, "network", "rm", "course-noprivileged"], capture_output=True)  # and its bridge
+        daemon.terminate()  # dockerd stops the containerd it started
+        daemon.wait(timeout=60)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_daemon_without_privileged_containers_is_named_with_the_way_on(
+    docker_without_privileged_containers: Engine,
+) -> None:
+    engine = docker_without_privileged_containers
+    result = cluster_up_kind(DOCKER_HOST=engine.endpoint, KIND_EXPERIMENTAL_DOCKER_NETWORK="course-noprivileged",
+                             **{NODE_IMAGE_VARIABLE: UNPRIVILEGED_IMAGE})  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    refusal = "unable to apply caps: operation not permitted"
+    assert errors == [f"ERROR: {no_privileged_containers_message(engine, refusal)}"], result.stderr
+    assert errors[0].endswith("python -m course cluster up --backend sim")
+    assert not engine.containers(KIND_NODE_LABEL)  # kind deleted the nodes it had made

@@ -518,6 +518,9 @@ def _run_kind(engine: Engine, kind: Path, *args: str, timeout: float = 120) -> s
         taken = TAKEN_PORT.search(output)
         if taken:  # kind has deleted the nodes it made (no --retain): one line is the whole story
             raise StepFailed(taken_port_message(int(taken.group(1))))
+        refused = PRIVILEGED_REFUSED.search(output)
+        if refused:
+            raise StepFailed(no_privileged_containers_message(engine, refused.group(0)))
         raise StepFailed(
             f"kind {' '.join(args[:2])} failed:\n{output}\nTry: python -m course cluster down, then up again."
         )
@@ -529,13 +532,32 @@ TAKEN_PORT = re.compile(r"(?:listen tcp[46]? \S+?|Bind for \S+?):(\d+)(?:: bind:
 """Docker's words (its userland proxy's, or its own) when a port it publishes is taken on the host."""
 
 
+PRIVILEGED_REFUSED = re.compile(r"unable to apply caps: [\w ]+")
+"""The OCI runtime's words when it cannot give a privileged container every capability: a daemon that runs in
+a container or VM which withholds some (``docker run --privileged`` fails, an ordinary container starts)."""
+
+
+def no_privileged_containers_message(engine: Engine, refusal: str) -> str:
+    """One line: the engine cannot start the privileged containers that kind's nodes are, and the way on.
+
+    >>> from course.backends.engine import Engine
+    >>> no_privileged_containers_message(Engine("docker", "docker", "unix:///run/docker.sock"), "x")[:76]
+    'Docker at unix:///run/docker.sock cannot start privileged containers (its ru'
+    """
+    return (
+        f"{engine.label} cannot start privileged containers (its runtime says: {refusal}), and each kind node is "
+        "one: use a Docker that can (Docker Desktop, your own Linux machine or VM, a codespace), or go on without "
+        "containers: python -m course cluster up --backend sim"
+    )
+
+
 def taken_port_message(port: int) -> str:
     """One line: the host port Docker could not publish, and what to do.
 
     ``cluster up`` moves to another port when something answers on 80 or 443; this is a port taken
     without answering (a socket bound, not listening), or taken between that look and kind's create.
 
-    >>> taken_port_message(80)[:78]
+    >>> taken_port_message(80)[:79]
     'Port 80 of this machine is taken, so Docker could not publish the cluster on it'
     """
     return (
