@@ -187,9 +187,18 @@ class SimBackend:
             etcdBinary=str(bin_dir / "etcd"),
             kwokControllerBinary=str(bin_dir / "kwok"),
         )
-        # etcd's ports are chosen here because its command line (componentsPatches) names them.
-        client_port, peer_port = _free_ports(2)
-        config["options"].update(etcdPort=client_port, etcdPeerPort=peer_port)
+        # etcd's ports are chosen here because its command line (componentsPatches) names them; the others
+        # because kwokctl takes the first free port from 32766 down, so two clusters started in the same
+        # second (two test sessions, two learners on one machine) could both take it.
+        client_port, peer_port, apiserver, controller_manager, scheduler, kwok_controller = _free_ports(6)
+        config["options"].update(
+            etcdPort=client_port,
+            etcdPeerPort=peer_port,
+            kubeApiserverPort=apiserver,
+            kubeControllerManagerPort=controller_manager,
+            kubeSchedulerPort=scheduler,
+            kwokControllerPort=kwok_controller,
+        )
         values = {"etcd_pki": str(self.etcd_pki_dir), "etcd_port": client_port, "etcd_peer_port": peer_port}
         for patch in config.get("componentsPatches", []):
             for arg in patch.get("extraArgs", []):
@@ -324,8 +333,8 @@ def _make_etcd_pki(folder: Path) -> None:
 
 
 def _free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free on 127.0.0.1 now: the kernel's ephemeral ports (32768 and up
-    on Linux), apart from the ports kwokctl chooses for the other components (32766 and down)."""
+    """``count`` distinct TCP ports free on 127.0.0.1 now, from the kernel's ephemeral ports (32768 and up
+    on Linux), which it hands out in no fixed order."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
