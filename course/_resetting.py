@@ -182,18 +182,29 @@ def _delete_chapter_volume(namespace: str, started: float) -> None:
     _wait_until_gone([volumes], namespace, started, name=name)
 
 
-def prepare_namespace(chapter: Chapter, namespace: str, fresh: bool) -> None:
-    """Create ``namespace`` with the starting state if it is new; with ``fresh``, empty and restore it."""
+def namespace_exists(namespace: str) -> bool:
+    """Whether ``namespace`` exists; one that is being deleted is waited out first, and then does not.
+
+    A namespace being deleted refuses new objects, and it can be made again only once the namespace
+    controller has emptied it and it is gone (about 5 s after the deletion, when nothing in it has a
+    grace period to wait out).
+    """
     namespaces = dynamic_client().resources.get(api_version="v1", kind="Namespace")
     try:
         existing = namespaces.get(name=namespace)
-        if existing.status.phase == "Terminating":
-            raise CourseError(f"Namespace {namespace!r} is being deleted; wait a few seconds and run this again.")
     except ApiException as error:
         if error.status != 404:
             raise explain_api_error(error, f"Reading namespace {namespace!r}") from None
-        existing = None
-    if existing is None:
+        return False
+    if existing.status.phase != "Terminating":
+        return True
+    _wait_until_gone([namespaces], namespace, time.monotonic(), name=namespace)
+    return False
+
+
+def prepare_namespace(chapter: Chapter, namespace: str, fresh: bool) -> None:
+    """Create ``namespace`` with the starting state if it is new; with ``fresh``, empty and restore it."""
+    if not namespace_exists(namespace):
         apply(_namespace_manifest(chapter, namespace), namespace)
     elif fresh:
         empty_namespace(namespace)

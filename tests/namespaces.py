@@ -1,4 +1,4 @@
-"""Waiting for deleted namespaces to be gone, without waiting on the namespace controller's estimates.
+"""Deleting namespaces, and waiting for them to be gone, without waiting on the namespace controller's estimates.
 
 kube-controller-manager's namespace controller starts emptying a deleted namespace 5 s after the
 deletion, and when that first pass still finds Pods it looks again only after about half of their
@@ -17,15 +17,31 @@ from course._client import api_client
 from course._waiting import wait_for
 
 
-def wait_until_gone(namespaces: Iterable[str], timeout: float = 300) -> None:
-    """Wait until ``namespaces``, whose deletion has been asked for, are gone; delete their Pods at once first."""
+def delete_now(namespaces: Iterable[str]) -> None:
+    """Delete ``namespaces`` and, at once, their Pods (the rest goes when the namespace controller gets to it)."""
     core = client.CoreV1Api(api_client())
     names = list(namespaces)
+    for name in names:
+        try:
+            core.delete_namespace(name)
+        except client.ApiException as error:
+            if error.status not in (404, 409):  # gone already, or already being deleted
+                raise
+    _delete_pods_now(core, names)
+
+
+def _delete_pods_now(core: client.CoreV1Api, names: list[str]) -> None:
     for name in names:
         try:
             core.delete_collection_namespaced_pod(name, grace_period_seconds=0)
         except client.ApiException as error:
             if error.status != 404:  # gone already
                 raise
+
+
+def wait_until_gone(namespaces: Iterable[str], timeout: float = 300) -> None:
+    """Wait until ``namespaces``, whose deletion has been asked for, are gone; delete their Pods at once first."""
+    names = list(namespaces)
+    _delete_pods_now(client.CoreV1Api(api_client()), names)
     for name in names:
         wait_for("Namespace", name, None, "deleted", timeout=timeout)

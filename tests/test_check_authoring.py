@@ -22,7 +22,8 @@ def test_an_authoring_error_is_a_course_error_never_a_failed_check() -> None:
     assert message == "A check is written wrongly: the mistake.\n  Fix: the fix."
 
 
-def test_an_unknown_chapter_id_is_named_with_the_closest_chapter() -> None:
+def test_an_unknown_chapter_id_is_named_with_the_closest_chapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K8S_COURSE_LEARNER", "tester")
     assert checks.namespace("04-workloads") == "tester-04-workloads"
     with pytest.raises(AuthoringError) as mistake:
         checks.namespace("04-workload")

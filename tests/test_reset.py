@@ -254,6 +254,20 @@ def test_reset_restores_the_starting_state(chapter: str, monkeypatch: pytest.Mon
     assert mismatches(cluster) == []
 
 
+def test_connecting_while_the_namespace_is_being_deleted_waits_and_starts_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A namespace being deleted refuses new objects until it is gone: ``connect()`` waits it out and makes
+    it again with the starting state (it used to stop with "is being deleted; run this again")."""
+    monkeypatch.setenv("K8S_COURSE_NAMESPACE", "reset-deleted")
+    cluster = course.connect("04-workloads", quiet=True)
+    cluster.core.delete_namespace(cluster.namespace)
+    assert cluster.core.read_namespace(cluster.namespace).status.phase == "Terminating"
+    again = course.connect("04-workloads", quiet=True)
+    assert again.core.read_namespace(again.namespace).status.phase == "Active"
+    assert mismatches(again) == []
+
+
 GRADED_AFTER_RESET = ("07-capstone",)
 """Chapters whose solved notebook is also graded after the reset (each grading run costs a minute)."""
 SOLVED_FIRST = sorted(chapter_ids(), key=lambda chapter: chapter not in GRADED_AFTER_RESET)

@@ -32,6 +32,7 @@ from course._applying import apply
 from course._chapters import load_chapter
 from course._client import api_client
 from course._errors import CourseError
+from course._resetting import namespace_exists
 from course.checks import field as field_of
 from course.checks import quantity
 from course.classroom._objects import (
@@ -99,6 +100,7 @@ def _namespace_exists(core: client.CoreV1Api, name: str) -> bool:
 def ensure_classroom() -> None:
     """The objects every sandbox and the grader share: the classroom namespace, the grader's identity,
     the shared roles and the PersistentVolume policy (in force before any student may write volumes)."""
+    namespace_exists(CLASSROOM_NAMESPACE)  # one being deleted (a classroom just removed) is waited out
     apply(shared_objects(), CLASSROOM_NAMESPACE)
     wait_for_volume_policy()
 
@@ -138,7 +140,7 @@ def create_sandboxes(
         created = []
         for chapter in loaded:
             namespace = student.namespace(chapter.id)
-            new = not _namespace_exists(core, namespace)
+            new = not namespace_exists(namespace)  # one being deleted is waited out, then made again
             apply(sandbox_objects(student, chapter.id), namespace)
             if new:
                 created.append(namespace)
@@ -231,8 +233,14 @@ def _live_sandbox_objects(chapter: str) -> dict[tuple[str, str, str], Any]:
     found = {}
     for kind, answer in listed.items():
         for item in api.sanitize_for_serialization(answer.items):  # type: ignore[no-untyped-call]
+            if kind == "Namespace" and _terminating(item):
+                continue  # on its way out: a sandbox to make again, not one that holds
             found[kind, item["metadata"].get("namespace", ""), item["metadata"]["name"]] = item
     return found
+
+
+def _terminating(namespace: dict[str, Any]) -> bool:
+    return bool(field_of(namespace, "status.phase") == "Terminating")
 
 
 def _holds(live: Any, wanted: Any) -> bool:
@@ -434,6 +442,7 @@ def fit_class() -> ClassFit:
     sandboxes = [
         (ns.metadata.labels if ns.metadata else None) or {}
         for ns in core.list_namespace(label_selector=f"{LABEL}=sandbox").items
+        if not (ns.status and ns.status.phase == "Terminating")  # a deleted sandbox needs no room
     ]
     students = len({labels.get(STUDENT_LABEL) for labels in sandboxes})
     chapters = len({labels.get(CHAPTER_LABEL) for labels in sandboxes})
