@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start making the live hub test's course environment now, in the background, if it runs."""
+    if any(item.path.name == "test_hub_live.py" for item in session.items):
+        from .hub_environment import make_ahead_of_time
+
+        make_ahead_of_time()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    made_ahead = sys.modules.get(f"{__package__}.hub_environment")  # not imported: nothing made
+    if made_ahead is not None:
+        made_ahead.remove_made_ahead_of_time()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

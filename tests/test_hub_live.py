@@ -54,6 +54,7 @@ from .hub_environment import (
     REPO,
     HubEnvironment,
     given_hub_environment,
+    made_ahead_of_time,
     make_hub_environment,
     python_for_everyone,
     why_no_hub,
@@ -207,7 +208,8 @@ def _shared_cache(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @contextlib.contextmanager
 def _environment(folder: Path) -> Iterator[HubEnvironment]:
-    """The given course environment, or one made in ``folder`` (timed: pytest -s shows it)."""
+    """The given course environment, the one made ahead of time, or one made in ``folder`` (timed: pytest -s
+    shows it)."""
     given = given_hub_environment()
     if given is not None:
         if hub.closed_to_others(given.python.parent) or hub.closed_to_others(given.python.resolve().parent):
@@ -215,10 +217,12 @@ def _environment(folder: Path) -> Iterator[HubEnvironment]:
         yield given
         return
     started = time.monotonic()
-    python = python_for_everyone()
-    assert python is not None, "why_no_hub checks for one"
-    made = make_hub_environment(folder, python)
-    print(f"hub environment made in {time.monotonic() - started:.1f}s")
+    made = made_ahead_of_time()
+    if made is None:
+        python = python_for_everyone()
+        assert python is not None, "why_no_hub checks for one"
+        made = make_hub_environment(folder, python)
+    print(f"hub environment waited for or made in {time.monotonic() - started:.1f}s")
     yield made
 
 
