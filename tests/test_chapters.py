@@ -1,15 +1,18 @@
-"""Every chapter, graded both ways through ``nbgrader autograde`` on the sim cluster.
+"""Every chapter, graded both ways through ``nbgrader autograde`` on the sim cluster, in both editions.
 
 For each source notebook in ``autograder/source/``: the solutions earn full marks; the released
 student version earns zero and its visible checks fail; and the released notebook in ``notebooks/``
-is what nbgrader generates from the source today. Partial credit, exercise by exercise, is graded by
-the class grader (``test_classroom_chapters``); re-running the solved notebook, in ``test_reset``,
-before the reset that follows it.
+is what nbgrader generates from the source today. The Korean edition is graded the same way in a course
+root of its own (the one ``python -m course release --lang ko`` writes), and a third way: a submission
+with every other exercise solved earns exactly those exercises' points, cell by cell, its feedback in
+Korean. Partial credit in English, exercise by exercise, is graded by the class grader
+(``test_classroom_chapters``, which also grades the same work in both editions); re-running the solved
+notebook, in ``test_reset``, before the reset that follows it.
 
-Each chapter is generated once per session (``released_course``), and every chapter's two gradings run
-when the first test asks for them (``nbgrader_grades``): in two lanes side by side, each lane one
-``nbgrader autograde`` that grades its half of them (nbgrader starts twice, not eighteen times); each test
-asserts on the stored result.
+Each chapter is generated once per session (``released_course``; the Korean edition once per module), and
+every grading starts with the module (``korean_grades``, ``nbgrader_grades``): the Korean edition in three
+lanes, the English in two, the five side by side, each lane one ``nbgrader autograde`` that grades its share
+(nbgrader starts five times, not forty-five); each test asserts on the stored result.
 
 Conventions these tests rely on (see AUTHORING.md): graded cells have grade_ids that start with the
 exercise, ``ex1-...``, ``ex2-...``; the first code cell calls ``course.connect("<chapter>")``.
@@ -28,10 +31,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from course.classroom.samples import exercises, solve, source_and_released
 from course.nbgrader_glue import Grades, Submission, autograde_all, release
 
 from .background import Results, ahead, in_lanes, selected
-from .conftest import REPO, copy_of_course
+from .conftest import REPO, copy_of_course, generated_course
 
 SOURCES = sorted((REPO / "autograder" / "source").glob("*/*.ipynb"))
 CHAPTERS = [path.parent.name for path in SOURCES]
@@ -49,8 +53,9 @@ def source_of(chapter: str) -> Path:
     return REPO / "autograder" / "source" / chapter / f"{chapter}.ipynb"
 
 
-def released_of(chapter: str) -> Path:
-    return REPO / "notebooks" / f"{chapter}.ipynb"
+def released_of(chapter: str, lang: str = "en") -> Path:
+    """The committed student notebook of ``chapter`` in the edition ``lang`` (``notebooks/``, ``notebooks/ko/``)."""
+    return REPO / "notebooks" / ("" if lang == "en" else lang) / f"{chapter}.ipynb"
 
 
 def generated_of(released_course: Path, chapter: str) -> Path:
@@ -175,24 +180,27 @@ def graded_both_ways(
     ahead_of_time: bool = True,
     variants: Mapping[str, Callable[[str], Path]] = VARIANTS,
     lang: str = "en",
+    lanes: int = 2,
 ) -> Iterator[Graded]:
     """Every (chapter, variant) of ``chapters`` graded once through ``nbgrader autograde`` on the course
     cluster, each in a namespace of its own (the variant is the student). ``ahead_of_time``: all started when
-    the first test asks, in two lanes (:func:`tests.background.in_lanes`), each one nbgrader process grading its
-    share in a course root of its own; otherwise one at a time, each when its test asks (so a test's duration
+    the first test asks, in ``lanes`` lanes (:func:`tests.background.in_lanes`), each one nbgrader process grading
+    its share in a course root of its own; otherwise one at a time, each when its test asks (so a test's duration
     is its grading's). A test waits for its own. ``lang``: the edition that ``released_course`` holds
-    (tests/test_korean_edition.py)."""
+    (``korean_grades``)."""
 
     def grade_all(keys: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], Grades]:
         root = copy_of_course(released_course, tmp_path_factory.mktemp("graded"))
         submissions = [Submission(variants[variant](chapter), chapter, variant) for chapter, variant in keys]
         return autograde_all(submissions, root, lang)  # keyed by (chapter, student): the variant is the student
 
-    # Each chapter's variants in turn reversed, so that each lane gets solutions and untouched versions alike.
+    # Each chapter's variants rotated by one from the last chapter's, so that each lane (keys[lane::lanes]) gets
+    # solutions and untouched versions alike.
     names = list(variants)
-    keys = [(chapter, variant) for i, chapter in enumerate(chapters) for variant in names[:: -1 if i % 2 else 1]]
+    rotated = [names[i % len(names) :] + names[: i % len(names)] for i in range(len(chapters))]
+    keys = [(chapter, variant) for chapter, order in zip(chapters, rotated, strict=True) for variant in order]
     if ahead_of_time:
-        with in_lanes(keys, grade_all) as grades:
+        with in_lanes(keys, grade_all, lanes) as grades:
             yield grades
     else:
         with ahead(keys, lambda key: grade_all((key,))[key], ahead=1, workers=1) as one_at_a_time:
@@ -208,19 +216,71 @@ def nbgrader_grades(
         yield grades
 
 
+KOREAN = "ko"
+
+
+def every_other_exercise(chapter: str) -> list[str]:
+    """The exercises a partial submission solves: the first, the third, ... (every chapter has at least three),
+    so that an exercise solved after one left unsolved must earn its points too."""
+    return exercises(nbformat.read(source_of(chapter), as_version=4))[::2]
+
+
+def earns(chapter: str, solved: list[str]) -> dict[str, float]:
+    """The points each graded cell of ``chapter`` gives a submission that solved the exercises ``solved``:
+    all of a solved exercise's, none of another's."""
+    points = graded_cells(nbformat.read(source_of(chapter), as_version=4))
+    return {grade_id: p if grade_id.split("-")[0] in solved else 0.0 for grade_id, p in points.items()}
+
+
+@pytest.fixture(scope="module")
+def korean_grades(
+    sim_cluster: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Graded]:
+    """Every chapter of the Korean edition graded three ways in the Korean course root, in three lanes of its
+    own beside ``nbgrader_grades``' two (a course root is one edition; three lanes of nine submissions end
+    about when the English two of nine do): its source (every solution), the released ``notebooks/ko/``
+    one (none), and that one with :func:`every_other_exercise` solved (``ko-partial``)."""
+    chapters = selected(request, "chapter")
+    root = generated_course(tmp_path_factory.mktemp("korean-released"), chapters, KOREAN)
+    partial = tmp_path_factory.mktemp("korean-partial")
+
+    def partly_solved(chapter: str) -> Path:
+        source, released = source_and_released(root, chapter)
+        nbformat.write(solve(released, source, every_other_exercise(chapter)), partial / f"{chapter}.ipynb")
+        return partial / f"{chapter}.ipynb"
+
+    variants = {
+        "ko-solution": lambda chapter: root / "source" / chapter / f"{chapter}.ipynb",
+        "ko-untouched": lambda chapter: released_of(chapter, KOREAN),
+        "ko-partial": partly_solved,
+    }
+    with graded_both_ways(chapters, root, tmp_path_factory, variants=variants, lang=KOREAN, lanes=3) as grades:
+        yield grades
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _gradings_start_with_the_module(request: pytest.FixtureRequest) -> None:
-    """Start ``nbgrader_grades`` before the module's first test when this session runs a test that asks for
-    it, so that the gradings overlap with the slow tests before the first grading test (the release test runs
-    nbgrader too). Asked for here, not by name, so that the module's tests that need no cluster stay so."""
-    if any("nbgrader_grades" in getattr(item, "fixturenames", ()) for item in request.session.items
-           if getattr(item, "module", None) is request.module):  # fmt: skip
-        request.getfixturevalue("nbgrader_grades")
+    """Start ``korean_grades`` and ``nbgrader_grades`` before the module's first test when this session runs
+    a test that asks for them, so that the gradings overlap with each other and with the slow tests before
+    the first grading test (the release test runs nbgrader too); the Korean first, which has more to grade.
+    Asked for here, not by name, so that the module's tests that need no cluster stay so."""
+    for fixture in ("korean_grades", "nbgrader_grades"):
+        if any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items
+               if getattr(item, "module", None) is request.module):  # fmt: skip
+            request.getfixturevalue(fixture)
 
 
 def expect_full_marks(chapter: str, grades: Grades) -> None:
     expected = graded_cells(nbformat.read(source_of(chapter), as_version=4))
     assert grades.cells == expected
+
+
+def speaks_korean(autograded: Path) -> bool:
+    """Whether a failed check in ``autograded`` (a notebook as nbgrader executed it) says what failed in Korean."""
+    executed = nbformat.read(autograded, as_version=4)
+    errors = [output.get("evalue", "") for cell in executed.cells for output in cell.get("outputs", [])
+              if output.get("output_type") == "error"]  # fmt: skip
+    return any(re.search(r"[가-힣]", error) for error in errors)
 
 
 def expect_zero_with_every_visible_check_failing(grades: Grades) -> None:
@@ -240,6 +300,26 @@ def test_solutions_earn_full_marks(chapter: str, nbgrader_grades: Graded) -> Non
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_untouched_student_version_earns_zero(chapter: str, nbgrader_grades: Graded) -> None:
     expect_zero_with_every_visible_check_failing(nbgrader_grades.result((chapter, "untouched")))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_korean_solutions_earn_full_marks(chapter: str, korean_grades: Graded) -> None:
+    expect_full_marks(chapter, korean_grades.result((chapter, "ko-solution")))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_korean_untouched_version_earns_zero_with_korean_feedback(chapter: str, korean_grades: Graded) -> None:
+    grades = korean_grades.result((chapter, "ko-untouched"))
+    expect_zero_with_every_visible_check_failing(grades)
+    assert speaks_korean(grades.autograded), "the checks' messages are not in Korean"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_korean_partial_work_earns_exactly_its_exercises_points(chapter: str, korean_grades: Graded) -> None:
+    grades = korean_grades.result((chapter, "ko-partial"))
+    solved = every_other_exercise(chapter)
+    assert grades.cells == earns(chapter, solved), f"solved {solved}: each earns its cells' points, the rest none"
+    assert speaks_korean(grades.autograded), "the unsolved exercises' checks did not fail in Korean"
 
 
 def run_solutions(chapter: str, env: Mapping[str, str] | None = None) -> list[str]:

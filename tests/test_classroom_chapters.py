@@ -7,7 +7,9 @@ chapter is graded here with :func:`course.classroom.grader.grade_class`, as a cl
 solution must earn every point, the untouched notebook none, and a student who solved only the first
 *k* exercises exactly their points, cell by cell, for every *k*: partial credit is checked for every
 exercise, in the same parallel run (this is the suite's partial-credit test; ``test_chapters`` grades
-full marks and zero through plain ``nbgrader autograde``).
+full marks and zero through plain ``nbgrader autograde``). One more student of each class did the work of
+one of them (the first half of the exercises) in the Korean notebook: one gradebook grades both editions,
+and the same work must earn the same, cell by cell, with the feedback in Korean.
 
 The chapters are graded in the background from the module's start, two class runs at a time on the one
 cluster (each in a course root, with students and namespaces, of its own; every student of a class at
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 import pytest
@@ -32,7 +34,7 @@ from course.classroom.sandboxes import delete_sandboxes
 from .background import Ahead, ahead, selected
 from .conftest import copy_of_course
 from .namespaces import wait_until_gone
-from .test_chapters import source_of
+from .test_chapters import KOREAN, earns, released_of, source_of, speaks_korean
 
 SOLVED, UNTOUCHED = "all-solved", "untouched"
 LARGEST_CLASS_FIRST = sorted(
@@ -48,30 +50,44 @@ def _student(name: str, chapter: str) -> str:
     return f"{name}-{chapter.split('-')[0]}"
 
 
-def submit_class(root: Path, chapter: str, partial: Iterable[int] | None = None) -> dict[str, dict[str, float]]:
+def in_korean(chapter: str) -> tuple[str, str]:
+    """The student who did the first half of ``chapter``'s exercises in the Korean notebook, and the one who
+    did the same in the English notebook: ``ko-first-2-04``, ``first-2-04``."""
+    half = len(exercises(nbformat.read(source_of(chapter), as_version=4))) // 2
+    return _student(f"{KOREAN}-first-{half}", chapter), _student(f"first-{half}", chapter)
+
+
+def submit_class(
+    root: Path, chapter: str, partial: Iterable[int] | None = None, korean: bool = False
+) -> dict[str, dict[str, float]]:
     """Write the class: every exercise solved, none, and the first k for each k in ``partial`` (default:
-    every 0 < k < all); return the points each student should earn in each graded cell, from the source's
-    graded cells."""
+    every 0 < k < all), and with ``korean`` the first half in the Korean notebook too (:func:`in_korean`);
+    return the points each student should earn in each graded cell, from the source's graded cells."""
     source, released = source_and_released(root, chapter)
     names = exercises(source)
-    points = {
-        str(cell.metadata.nbgrader["grade_id"]): float(cell.metadata.nbgrader["points"])
-        for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("grade")
-    }
     firsts = range(1, len(names)) if partial is None else partial
     class_ = {SOLVED: names, UNTOUCHED: [], **{f"first-{k}": names[:k] for k in firsts}}
     for student, solved in class_.items():
         write_submission(root, chapter, _student(student, chapter), solve(released, source, solved))
-    return {
-        _student(student, chapter): {
-            grade_id: p if grade_id.split("-")[0] in solved else 0.0 for grade_id, p in points.items()
-        }
-        for student, solved in class_.items()
-    }
+    expected = {_student(student, chapter): earns(chapter, solved) for student, solved in class_.items()}
+    if korean:
+        korean_student, english_student = in_korean(chapter)
+        korean_released = nbformat.read(released_of(chapter, KOREAN), as_version=4)
+        solved = names[: len(names) // 2]
+        write_submission(root, chapter, korean_student, solve(korean_released, source, solved))
+        expected[korean_student] = expected[english_student]
+    return expected
 
 
-Graded = Ahead[str, tuple[dict[str, dict[str, float]], ClassReport]]
+class ClassRun(NamedTuple):
+    """One chapter's class, graded: its course root, what each student should earn, cell by cell, the report."""
+
+    root: Path
+    earns: dict[str, dict[str, float]]
+    report: ClassReport
+
+
+Graded = Ahead[str, ClassRun]
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +100,17 @@ def class_runs(
 ) -> Iterator[Graded]:
     """Each chapter's class, graded as an instructor would (a course root with every chapter released,
     every student at once), then its namespaces deleted: the session's cluster has room for 330 Pods, and
-    the chapters' solutions together would fill it. Two chapters at a time, from the module's start;
-    gives what each student should earn, cell by cell, and the report."""
+    the chapters' solutions together would fill it. Two chapters at a time, from the module's start.
+    Each class has a student of the Korean edition too (``submit_class``'s ``korean``)."""
 
-    def grade(chapter: str) -> tuple[dict[str, dict[str, float]], ClassReport]:
+    def grade(chapter: str) -> ClassRun:
         root = copy_of_course(released_course, tmp_path_factory.mktemp(chapter))
-        earns = submit_class(root, chapter)
+        expected = submit_class(root, chapter, korean=True)
         try:
-            report = grade_class(chapter, root, workers=len(earns), feedback=False, export=False)
+            report = grade_class(chapter, root, workers=len(expected), feedback=False, export=False)
         finally:
-            wait_until_gone(delete_sandboxes(students_from(list(earns)), [chapter]), timeout=180)
-        return earns, report
+            wait_until_gone(delete_sandboxes(students_from(list(expected)), [chapter]), timeout=180)
+        return ClassRun(root, expected, report)
 
     with ahead(selected(request, "chapter"), grade) as runs:
         runs.start()
@@ -103,7 +119,20 @@ def class_runs(
 
 @pytest.mark.parametrize("chapter", LARGEST_CLASS_FIRST)
 def test_the_class_grader_gives_every_exercise_its_points_and_no_more(chapter: str, class_runs: Graded) -> None:
-    expect_each_student_earns(chapter, *class_runs.result(chapter))
+    run = class_runs.result(chapter)
+    expect_each_student_earns(chapter, run.earns, run.report)
+
+
+@pytest.mark.parametrize("chapter", LARGEST_CLASS_FIRST)
+def test_the_class_grader_scores_the_same_work_the_same_in_either_edition(chapter: str, class_runs: Graded) -> None:
+    """Cell by cell, comments included, and the Korean student's checks fail in Korean."""
+    run = class_runs.result(chapter)
+    results = run.report.by_student()
+    korean, english = (results[student] for student in in_korean(chapter))
+    assert korean.status == english.status == "graded", (korean.detail, english.detail)
+    assert korean.notebooks == english.notebooks, "the editions are graded differently"
+    autograded = run.root / "autograded" / korean.student / chapter / f"{chapter}.ipynb"
+    assert speaks_korean(autograded), "the Korean student's check messages are not in Korean"
 
 
 def expect_each_student_earns(chapter: str, earns: dict[str, dict[str, float]], report: ClassReport) -> None:

@@ -1,14 +1,16 @@
 """The Korean edition (한국어판), generated from the English source: current catalogs, the same code and
-tests byte for byte, the glossary's terms, messages in Korean at run time, and grading through nbgrader.
+tests byte for byte, the glossary's terms, messages in Korean at run time, and grading in its language.
 
-The fast tests read the catalogs (``course/locale/ko/``), the source notebooks and ``notebooks/ko/``;
-the graded ones (``KOREAN_GRADED``) generate the Korean course root and grade it on the sim cluster.
+These tests read the catalogs (``course/locale/ko/``), the source notebooks and ``notebooks/ko/``. Every
+chapter of the Korean edition is graded on the sim cluster beside the English one: through
+``nbgrader autograde`` in the Korean course root (full marks, zero, exact partial credit:
+``tests/test_chapters.py``), and by the class grader, the same work in either edition scoring the same
+(``tests/test_classroom_chapters.py``).
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -33,22 +35,10 @@ from course.kind_outputs import SUMMARY, shown_block
 from course.nbgrader_glue import release
 
 from .conftest import REPO
-from .test_chapters import (
-    CHAPTERS,
-    Graded,
-    expect_full_marks,
-    expect_zero_with_every_visible_check_failing,
-    graded_both_ways,
-    released_of,
-    source_of,
-)
+from .test_chapters import CHAPTERS, released_of, source_of
 
 LANG = "ko"
 FIX = "python -m course translations update --lang ko, then translate the named entries in course/locale/ko/"
-
-
-def korean_released_of(chapter: str) -> Path:
-    return REPO / "notebooks" / LANG / f"{chapter}.ipynb"
 
 
 @pytest.mark.parametrize("kind", CATALOG_KINDS)
@@ -150,7 +140,7 @@ def test_notebooks_ko_are_the_english_release_with_the_prose_translated(chapter:
     """notebooks/ko/ is current: its code and check cells (nbgrader checksums included) are notebooks/'s, and
     each Markdown cell is the current translation (`python -m course release --lang ko` writes it)."""
     english = nbformat.read(released_of(chapter), as_version=4)
-    korean = nbformat.read(korean_released_of(chapter), as_version=4)
+    korean = nbformat.read(released_of(chapter, LANG), as_version=4)
     catalog = {entry.msgctxt: entry.msgstr for entry in translations.load_catalog(chapter, LANG)}
     stale = f"notebooks/ko/{chapter}.ipynb is stale: run python -m course release --lang ko"
     assert notebook_language(korean.metadata) == LANG, stale  # what the grader's feedback follows
@@ -331,87 +321,3 @@ def test_release_refuses_stale_translations_unless_allowed(scratch_catalogs: Pat
     with pytest.raises(CourseError, match=r"00-setup \(1 cells: new-prose\)"):
         release(tmp_path / "out", ["00-setup"], LANG)
     assert not (tmp_path / "out").exists()
-
-
-# Graded through nbgrader autograde on the sim cluster: the Korean course root, as `release --lang ko` makes it.
-KOREAN_GRADED = ["00-setup", "01-why-kubernetes"]
-KOREAN_VARIANTS = {"ko-solution": lambda chapter: korean_source_of(chapter), "ko-untouched": korean_released_of}
-_KOREAN_ROOT: list[Path] = []
-
-
-def korean_source_of(chapter: str) -> Path:
-    return _KOREAN_ROOT[0] / "source" / chapter / f"{chapter}.ipynb"
-
-
-@pytest.fixture(scope="module")
-def korean_grades(sim_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Graded]:
-    from course.nbgrader_glue import generate_assignment, scratch_course
-
-    root = scratch_course(tmp_path_factory.mktemp("korean-course"), KOREAN_GRADED, LANG)
-    for chapter in KOREAN_GRADED:
-        generate_assignment(root, chapter, LANG)
-    _KOREAN_ROOT[:] = [root]
-    with graded_both_ways(KOREAN_GRADED, root, tmp_path_factory, variants=KOREAN_VARIANTS, lang=LANG) as grades:
-        yield grades
-
-
-@pytest.mark.parametrize("chapter", KOREAN_GRADED)
-def test_korean_solutions_earn_full_marks(chapter: str, korean_grades: Graded) -> None:
-    expect_full_marks(chapter, korean_grades.result((chapter, "ko-solution")))
-
-
-@pytest.mark.parametrize("chapter", KOREAN_GRADED)
-def test_korean_untouched_version_earns_zero_with_korean_feedback(chapter: str, korean_grades: Graded) -> None:
-    grades = korean_grades.result((chapter, "ko-untouched"))
-    expect_zero_with_every_visible_check_failing(grades)
-    executed = json.loads(grades.autograded.read_text())
-    errors = [
-        output.get("evalue", "")
-        for cell in executed["cells"]
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert any(re.search(r"[가-힣]", error) for error in errors), f"the feedback is not in Korean: {errors[:3]}"
-
-
-def test_the_class_grader_scores_the_same_work_the_same_in_either_edition(
-    sim_cluster: Path, full_jail: None, tmp_path: Path
-) -> None:
-    """One gradebook (the English course root) grades both editions: a student who solved the first exercise
-    in the Korean notebook earns what one who solved it in the English notebook earns, cell by cell, and so do
-    two who solved everything; the Korean student's feedback is in Korean."""
-    from course.classroom.grader import grade_class
-    from course.classroom.roster import students_from
-    from course.classroom.samples import exercises, solve, source_and_released, write_submission
-    from course.classroom.sandboxes import delete_sandboxes
-    from course.nbgrader_glue import generate_assignment, scratch_course
-
-    from .namespaces import wait_until_gone
-
-    chapter = "00-setup"
-    root = scratch_course(tmp_path / "course", [chapter])
-    generate_assignment(root, chapter)
-    source, released = source_and_released(root, chapter)
-    korean = nbformat.read(korean_released_of(chapter), as_version=4)
-    names = exercises(source)
-    work = {"first": names[:1], "all": names}
-    for edition, notebook in (("en", released), ("ko", korean)):
-        for name, solved in work.items():
-            write_submission(root, chapter, f"{edition}-{name}", solve(notebook, source, solved))
-    students = [f"{edition}-{name}" for edition in ("en", "ko") for name in work]
-    try:
-        report = grade_class(chapter, root, workers=len(students), feedback=True, export=False)
-    finally:
-        wait_until_gone(delete_sandboxes(students_from(students), [chapter]), timeout=180)
-    results = report.by_student()
-    assert {result.status for result in results.values()} == {"graded"}, {s: r.detail for s, r in results.items()}
-    for name in work:
-        english, korean_result = results[f"en-{name}"], results[f"ko-{name}"]
-        assert korean_result.notebooks == english.notebooks, f"{name}: the editions are graded differently"
-    assert 0 < results["ko-first"].score < results["ko-all"].score == results["ko-all"].max_score
-    feedback = {
-        student: "".join(path.read_text() for path in (root / "feedback" / student).rglob("*.html"))
-        for student in ("en-first", "ko-first")
-    }
-    assert translated("expected") in feedback["ko-first"], "the Korean student's check messages are not in Korean"
-    assert translated("expected") not in feedback["en-first"] and "expected:" in feedback["en-first"]
