@@ -236,3 +236,20 @@ def test_reset_empties_the_namespace(cluster: course.Cluster) -> None:
     assert cluster.get("ConfigMap", "scratch") is None
     assert not pods_of(cluster, "")
     assert cluster.core.read_namespaced_service_account("default", cluster.namespace)
+
+
+def test_a_process_that_connected_exits_without_walking_the_clients_objects() -> None:
+    """A kernel that had connected took half a second (2 s on a busy machine) to exit, in its last garbage
+    collection, and nbgrader waits for every graded notebook's kernel: connect() has them frozen at exit."""
+    import sys
+
+    program = (
+        "import atexit, gc, course\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))  # runs after connect's\n"
+        "course.connect('00-setup', quiet=True)\n"
+        "course.connect('00-setup', quiet=True)\n"
+        "print('frozen before exit:', gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["frozen before exit: False", "frozen at exit: True"], done.stdout
