@@ -206,6 +206,13 @@ def test_only_changed_sandboxes_are_applied_again(monkeypatch: pytest.MonkeyPatc
     sandboxes.ensure_sandboxes(students, CHAPTER)
     assert applied == [["ensure-b"]]
     _admin().read_namespaced_limit_range("k8s-course-limits", namespace)
+    # A sandbox still being deleted (the class removed a moment ago) is made again once it is gone.
+    _admin().delete_namespace(namespace)
+    assert _admin().read_namespace(namespace).status.phase == "Terminating"
+    assert sandboxes.ensure_sandboxes(students, CHAPTER).failed == {}
+    assert applied == [["ensure-b"], ["ensure-b"]]
+    assert _admin().read_namespace(namespace).status.phase == "Active"
+    _admin().read_namespaced_limit_range("k8s-course-limits", namespace)
     delete_sandboxes(students)
 
 
