@@ -220,8 +220,8 @@ KOREAN = "ko"
 
 
 def every_other_exercise(chapter: str) -> list[str]:
-    """The exercises a partial submission solves: the first, the third, ... (every chapter has at least three),
-    so that an exercise solved after one left unsolved must earn its points too."""
+    """The exercises a partial submission solves: the first, the third, ..., so that (in a chapter of three or
+    more, as every chapter is today) an exercise solved after one left unsolved must earn its points too."""
     return exercises(nbformat.read(source_of(chapter), as_version=4))[::2]
 
 
