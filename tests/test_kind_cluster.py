@@ -26,7 +26,7 @@ from course._client import api_client
 from course._naming import chapter_namespace
 from course.backends import Capabilities, capabilities_of
 
-from .background import selected
+from .background import Ahead, ahead, selected
 from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
 
 KIND_CHAPTERS = [
@@ -115,8 +115,9 @@ def test_chapter_05_demos_carry_real_traffic(chapter: str, kind_grades: Graded) 
     printed = "".join(
         output.get("text", "") for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs
     )
-    assert "HTTP 200 from " in printed, "a Pod could not reach the Service web"
-    assert "HTTP 200 for https://web.k8s-course.test/" in printed, "the Ingress did not route"
+    answers = [line for line in printed.splitlines() if line.startswith("HTTP ")]  # what curl said, to see why
+    assert "HTTP 200 from " in printed, f"a Pod could not reach the Service web: {answers}"
+    assert "HTTP 200 for https://web.k8s-course.test/" in printed, f"the Ingress did not route: {answers}"
 
 
 POLICIES = """
@@ -166,18 +167,36 @@ def test_a_network_policy_lets_the_client_in_and_keeps_everyone_else_out(kind_cl
     assert "HTTP 200" not in answers["stranger"] and answers["stranger"].count("HTTP 000") == 10, answers
 
 
+Recorded = Ahead[str, tuple[dict[str, kind_outputs.Recording], dict[str, kind_outputs.Recording]]]
+
+
+@pytest.fixture(scope="module")
+def kind_recordings(kind_cluster: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+                    ) -> Iterator[Recorded]:  # fmt: skip
+    """``record-kind-outputs`` for the chapters this session's tests ask for, two at a time in the background
+    from the first test's request (each recording runs its chapter in a namespace of its own, deleted as soon as
+    it is done: two at once need no more room than the gradings' two lanes), into a scratch folder; gives each
+    chapter's committed recordings and the fresh ones."""
+    chapters = selected(request, "chapter")
+    committed = {chapter: kind_outputs.load_recordings(chapter) for chapter in chapters}
+
+    def record(chapter: str) -> tuple[dict[str, kind_outputs.Recording], dict[str, kind_outputs.Recording]]:
+        try:
+            kind_outputs.record(chapter)
+        finally:
+            make_room(chapter_namespace(kind_outputs.RECORDER, chapter))
+        return committed[chapter], kind_outputs.load_recordings(chapter)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kind_outputs, "RECORDINGS_DIR", tmp_path_factory.mktemp("on-kind"))
+        with ahead(chapters, record, ahead=None) as recordings:
+            yield recordings
+
+
 @pytest.mark.parametrize("chapter", kind_outputs.chapters_with_kind_only_cells())
-def test_kind_only_cells_run_on_kind_as_recorded(
-    chapter: str, kind_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_kind_only_cells_run_on_kind_as_recorded(chapter: str, kind_recordings: Recorded) -> None:
     """``record-kind-outputs`` runs the chapter on kind (a kind-only cell that fails there stops it); every
     cell recorded in the checkout prints something again, though addresses and times differ."""
-    committed = kind_outputs.load_recordings(chapter)
-    monkeypatch.setattr(kind_outputs, "RECORDINGS_DIR", tmp_path)
-    try:
-        kind_outputs.record(chapter)
-    finally:
-        make_room(chapter_namespace(kind_outputs.RECORDER, chapter))
-    fresh = kind_outputs.load_recordings(chapter)
+    committed, fresh = kind_recordings.result(chapter)
     assert fresh.keys() == committed.keys()
     assert all(recording.output.strip() for recording in fresh.values()), fresh
