@@ -40,6 +40,7 @@ __all__ = [
     "controller_of",
     "diff_fields",
     "events_about",
+    "eventually",
     "expect",
     "expect_bound_claim",
     "expect_condition",
@@ -658,6 +659,22 @@ def _why_no_traffic(service: dict[str, Any], namespace: str) -> str:
         return f"the selector {wanted} matches no Pod; Pods here have: {'; '.join(others[:5]) or 'no Pods'}"
     ready = [p for p in chosen if {"type": "Ready", "status": "True"} in _conditions(p)]
     return f"the selector {wanted} matches {len(chosen)} Pods, {len(ready)} of them Ready"
+
+
+def eventually(condition: Callable[[], bool], wait: float = 10.0) -> bool:
+    """Whether ``condition`` holds within ``wait`` seconds (asked every quarter second). For what the
+    cluster records a moment after the fact, such as the Events a controller sends after it acted:
+    wait for it, then check and explain with :func:`expect` as usual.
+
+    >>> eventually(lambda: True)
+    True
+    """
+    deadline = time.monotonic() + wait
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
+    return True
 
 
 def expect_ready_endpoints(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -334,7 +335,9 @@ def failed_checks(notebook: nbformat.NotebookNode, env: Mapping[str, str] | None
     None: a thread passes its own rather than change the process's); return the grade_ids of the checks
     that failed."""
     kernel_env = dict(os.environ if env is None else env)
-    executed = NotebookClient(notebook, timeout=120, allow_errors=True).execute(env=kernel_env)
+    with tempfile.TemporaryDirectory(prefix="k8s-course-run-") as workdir:  # what a chapter writes, e.g. hello-cli.yaml
+        client = NotebookClient(notebook, timeout=120, allow_errors=True, resources={"metadata": {"path": workdir}})
+        executed = client.execute(env=kernel_env)
     return [
         cell.metadata.nbgrader["grade_id"]
         for cell in executed.cells
