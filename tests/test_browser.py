@@ -249,11 +249,11 @@ def test_a_korean_notebook_in_a_korean_jupyterlab(sim_cluster: Path, tmp_path: P
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed here (apt-get install -y chromium could not run)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    from tests.test_korean_edition import korean_released_of
+    from tests.test_chapters import released_of
 
     root = tmp_path / "lab"
     root.mkdir()
-    prose = nbformat.read(korean_released_of("00-setup"), as_version=4).cells[0].source
+    prose = nbformat.read(released_of("00-setup", "ko"), as_version=4).cells[0].source
     cells = [  # a code cell first: _run_all_cells watches the first cell's prompt
         nbformat.v4.new_code_cell("import course\nfrom course import checks\ncluster = course.connect('00-setup')"),
         nbformat.v4.new_markdown_cell(prose),
