@@ -31,6 +31,7 @@ from course._chapters import Chapter
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
 from course._wait_progress import progress_bar
+from course.backends._interface import SIM_NODE_ANNOTATION
 
 # Recreated by controllers at once; deleting them would only race with Pods created right after.
 _KEEP = {"ServiceAccount": "default", "ConfigMap": "kube-root-ca.crt"}
@@ -76,15 +77,18 @@ def _deletable_kinds() -> list[Any]:
     return kinds
 
 
-def _delete_collection(resource: Any, namespace: str, propagation: str) -> None:
+def _delete_collection(resource: Any, namespace: str, propagation: str, at_once: bool = False) -> None:
     """DELETE on the collection's path, as the namespace controller does (the client's own delete()
-    insists on a selector, which not every kind supports)."""
+    insists on a selector, which not every kind supports); ``at_once``: with no grace period."""
     keep = _KEEP.get(resource.kind)
+    body: dict[str, Any] = {"propagationPolicy": propagation}
+    if at_once:
+        body["gracePeriodSeconds"] = 0
     try:
         dynamic_client().request(
             "delete",
             resource.path(namespace=namespace),
-            body={"propagationPolicy": propagation},
+            body=body,
             field_selector=f"metadata.name!={keep}" if keep else None,
             label_selector=_NOT_CLASSROOM if resource.kind in CLASSROOM_KINDS else None,
         )
@@ -150,9 +154,27 @@ def chapter_volume(namespace: str) -> str:
     return f"{namespace}-pv"
 
 
+def _nodes_are_simulated() -> bool:
+    """Whether kwok plays this cluster's nodes (the sim backend); a learner who may not list Nodes is
+    taken to be on a cluster with real ones."""
+    try:
+        nodes = dynamic_client().resources.get(api_version="v1", kind="Node").get().items
+    except ApiException:
+        return False
+    return any((node.metadata.annotations or {}).get(SIM_NODE_ANNOTATION) for node in nodes)
+
+
 def empty_namespace(namespace: str) -> None:
-    """Delete every object in ``namespace`` (and its chapter volume), owners first; wait until they are gone."""
+    """Delete every object in ``namespace`` (and its chapter volume), owners first; wait until they are gone.
+
+    On sim, Pods go with no grace period: kwok finishes a graceful deletion by deleting the Pod *by name*
+    (a kubelet names the Pod's uid too), and under load a second such delete, queued for the old Pod,
+    can come after the reset has made a Pod of the same name again, and delete that one. With no grace
+    period the API server removes the Pod itself and kwok has nothing to finish. On a real cluster the
+    kubelet stops the containers first, as it should.
+    """
     started = time.monotonic()
+    pods_at_once = _nodes_are_simulated()
     kinds = _deletable_kinds()
     by_kind = {resource.kind: resource for resource in kinds}
     owners = [by_kind[kind] for kind in OWNERS if kind in by_kind]
@@ -164,7 +186,7 @@ def empty_namespace(namespace: str) -> None:
         if resource.kind not in OWNERS and resource.kind not in LAST:
             _delete_collection(resource, namespace, "Background")
     for resource in last:
-        _delete_collection(resource, namespace, "Background")
+        _delete_collection(resource, namespace, "Background", at_once=pods_at_once and resource.kind == "Pod")
     _wait_until_gone(last, namespace, started)
     _delete_chapter_volume(namespace, started)
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 import course
 from course import checks
@@ -266,6 +266,30 @@ def test_connecting_while_the_namespace_is_being_deleted_waits_and_starts_afresh
     again = course.connect("04-workloads", quiet=True)
     assert again.core.read_namespace(again.namespace).status.phase == "Active"
     assert mismatches(again) == []
+
+
+def test_on_sim_reset_removes_pods_without_leaving_kwok_a_deletion_to_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kwok finishes a graceful deletion by deleting the Pod by name; a late one could delete the Pod of the
+    same name that the reset makes again (chapter 03's shop-web, once, under load). On sim, reset's Pods go
+    with no grace period, which the API server carries out itself (and kwok's pod-delete stage leaves alone:
+    tests/test_sim_runtime_failures.py)."""
+    monkeypatch.setenv("K8S_COURSE_NAMESPACE", "reset-at-once")
+    cluster = course.connect("03-nodes-and-pods", quiet=True)
+    bare = {pod.metadata.name for pod in cluster.core.list_namespaced_pod(cluster.namespace).items
+            if not pod.metadata.owner_references}  # fmt: skip
+    assert bare, "chapter 03's starting state has Pods of its own"
+    listed = cluster.core.list_namespaced_pod(cluster.namespace).metadata.resource_version
+    cluster.reset()
+    marked = set()
+    for event in watch.Watch().stream(
+        cluster.core.list_namespaced_pod, cluster.namespace, resource_version=listed, timeout_seconds=2
+    ):
+        pod = event["object"]
+        graceful = pod.metadata.deletion_timestamp and pod.metadata.deletion_grace_period_seconds != 0
+        if pod.metadata.name in bare and graceful and event["type"] == "MODIFIED":
+            marked.add(pod.metadata.name)
+    assert marked == set(), f"marked for a graceful deletion, for kwok to finish by name: {sorted(marked)}"
+    assert mismatches(cluster) == []
 
 
 GRADED_AFTER_RESET = ("07-capstone",)
