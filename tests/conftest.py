@@ -229,11 +229,12 @@ def _each_module_leaves_the_cluster_as_it_found_it(request: pytest.FixtureReques
     solutions and leave them behind once filled it, so that a later module's Deployment could not
     become Ready. So each module's Pods are deleted at once when it ends, and its namespaces with them.
 
-    The module does not wait until its namespaces are gone (the namespace controller starts emptying
-    one 5 s after its deletion: that wait, module after module, cost minutes). A later module that
-    needs a namespace of the same name waits instead (:func:`course._resetting.namespace_exists`, in
-    ``course.connect()`` and the class grader's sandboxes), and the learner of the module's own
-    ``course.connect()`` (``tester-<module>``) keeps most of its names apart from every other module's.
+    The module then waits until its namespaces are gone. Not waiting (left to the namespace controller in
+    the background) saved about 5 s per module, but the deletions of module after module piled up in the
+    controller: in a clean-clone CI run the shared classroom namespace, deleted at the end of one module
+    and needed by the next, was still being deleted 60 s later, and two class gradings failed. The learner
+    of the module's own ``course.connect()`` (``tester-<module>``) keeps its names apart from every other
+    module's.
     """
     learner = os.environ["K8S_COURSE_LEARNER"]
     os.environ["K8S_COURSE_LEARNER"] = f"tester-{request.module.__name__.rpartition('.test_')[2].replace('_', '-')}"
@@ -241,6 +242,8 @@ def _each_module_leaves_the_cluster_as_it_found_it(request: pytest.FixtureReques
     os.environ["K8S_COURSE_LEARNER"] = learner
     if not _FRESH_NAMESPACES:  # no cluster in this session (yet)
         return
-    from .namespaces import delete_now
+    from .namespaces import delete_now, wait_until_gone
 
-    delete_now(sorted(_namespaces() - _FRESH_NAMESPACES))
+    made = sorted(_namespaces() - _FRESH_NAMESPACES)
+    delete_now(made)
+    wait_until_gone(made)
