@@ -31,7 +31,7 @@ from course._chapters import Chapter
 from course._client import dynamic_client
 from course._errors import CourseError, explain_api_error
 from course._wait_progress import progress_bar
-from course.backends._interface import SIM_NODE_ANNOTATION
+from course.backends import simulated
 
 # Recreated by controllers at once; deleting them would only race with Pods created right after.
 _KEEP = {"ServiceAccount": "default", "ConfigMap": "kube-root-ca.crt"}
@@ -155,13 +155,13 @@ def chapter_volume(namespace: str) -> str:
 
 
 def _nodes_are_simulated() -> bool:
-    """Whether kwok plays this cluster's nodes (the sim backend); a learner who may not list Nodes is
-    taken to be on a cluster with real ones."""
+    """Whether kwok plays this cluster's nodes (:func:`course.backends.simulated`); a learner who may not
+    list Nodes is taken to be on a cluster with real ones."""
     try:
         nodes = dynamic_client().resources.get(api_version="v1", kind="Node").get().items
     except ApiException:
         return False
-    return any((node.metadata.annotations or {}).get(SIM_NODE_ANNOTATION) for node in nodes)
+    return simulated({"annotations": dict(node.metadata.annotations or {})} for node in nodes)
 
 
 def empty_namespace(namespace: str) -> None:

@@ -37,7 +37,7 @@ from course._notebook_output import show
 from course._resetting import prepare_namespace
 from course._toolchain import load_toolchain
 from course._waiting import Condition, wait_for
-from course.backends import Capabilities, capabilities_of
+from course.backends import Capabilities, capabilities_of, simulated
 
 NOT_RUNNING = (
     "No course cluster is answering.\n"
@@ -69,8 +69,7 @@ class Cluster:
     def backend(self) -> str:
         """``"sim"`` when kwok simulates the nodes, else ``"kind"`` (or another real cluster)."""
         nodes = self.core.list_node().items
-        simulated = any(n.metadata and (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") for n in nodes)
-        return "sim" if simulated else "kind"
+        return "sim" if simulated({"annotations": n.metadata.annotations} for n in nodes if n.metadata) else "kind"
 
     @property
     def capabilities(self) -> Capabilities:

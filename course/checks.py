@@ -687,14 +687,15 @@ def expect_ready_endpoints(
     Pods it matches are not Ready. Returns the endpoints, as :func:`ready_endpoints`.
     """
     obj = expect_object("Service", service, namespace)
-    deadline = time.monotonic() + wait
-    while True:
+    endpoints: list[dict[str, str]] = []
+
+    def reaches() -> bool:
+        nonlocal endpoints
         endpoints = ready_endpoints(service, namespace)
-        if (len(endpoints) == count) if count is not None else bool(endpoints):
-            return endpoints
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.25)
+        return (len(endpoints) == count) if count is not None else bool(endpoints)
+
+    if eventually(reaches, wait):
+        return endpoints
     raise CheckFailed(
         f"Service {service!r} does not reach the Pods it should.",
         f"{count} Ready endpoints" if count is not None else "at least one Ready endpoint",
@@ -770,10 +771,14 @@ def expect_bound_claim(
     """
     claim = expect_object("PersistentVolumeClaim", name, namespace)
     claims = dynamic_client().resources.get(api_version="v1", kind="PersistentVolumeClaim")
-    deadline = time.monotonic() + wait
-    while field(claim, "status.phase") != "Bound" and time.monotonic() < deadline:
-        time.sleep(0.25)
-        claim = claims.get(name=name, namespace=namespace).to_dict()
+
+    def bound() -> bool:
+        nonlocal claim
+        if field(claim, "status.phase") != "Bound":
+            claim = claims.get(name=name, namespace=namespace).to_dict()
+        return bool(field(claim, "status.phase") == "Bound")
+
+    eventually(bound, wait)
     phase = field(claim, "status.phase", "Pending")
     if phase != "Bound":
         event = _latest_warning("PersistentVolumeClaim", name, namespace, field(claim, "metadata.uid", ""))

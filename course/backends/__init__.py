@@ -35,6 +35,7 @@ __all__ = [
     "capabilities_of",
     "choose_backend",
     "get_backend",
+    "simulated",
 ]
 
 BACKEND_NAMES = ("sim", "kind", "kind-calico")
@@ -78,6 +79,16 @@ def choose_backend() -> tuple[Backend, str]:
     return kind, f"{probe.engine.label} answers, so real containers (kind)"
 
 
+def simulated(nodes: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether kwok plays any of the Nodes whose ``metadata`` (as dicts) are given: the sim backend's cluster,
+    whose Pods run no container.
+
+    >>> simulated([{"annotations": {SIM_NODE_ANNOTATION: "fake"}}]), simulated([{"labels": {}}])
+    (True, False)
+    """
+    return any((m.get("annotations") or {}).get(SIM_NODE_ANNOTATION) for m in nodes)
+
+
 def capabilities_of(nodes: Iterable[Mapping[str, Any]]) -> Capabilities:
     """What the cluster whose Nodes' ``metadata`` (as dicts) are given can do.
 
@@ -86,7 +97,7 @@ def capabilities_of(nodes: Iterable[Mapping[str, Any]]) -> Capabilities:
     none of these (a classroom's own cluster) runs containers; nothing else is promised.
     """
     metadata = list(nodes)
-    if any((m.get("annotations") or {}).get(SIM_NODE_ANNOTATION) for m in metadata):
+    if simulated(metadata):
         return SimBackend.capabilities
     recorded = recorded_capabilities(metadata)
     if recorded is not None:

@@ -33,6 +33,7 @@ from course._chapters import load_chapter
 from course._client import api_client
 from course._errors import CourseError
 from course._resetting import namespace_exists
+from course.backends import simulated as is_simulated
 from course.checks import field as field_of
 from course.checks import quantity
 from course.classroom._objects import (
@@ -380,8 +381,6 @@ def _ignore_missing(action: Callable[[], Any]) -> None:
 
 SIZED = {"cpu": "requests.cpu", "memory": "requests.memory", "pods": "pods"}
 """The node resources a class is sized by, and the quota entry that bounds each per namespace."""
-SIMULATED = "kwok.x-k8s.io/node"
-"""The annotation of the sim cluster's Nodes: kwok plays them, and their capacity is only declared."""
 
 
 @dataclass
@@ -450,7 +449,7 @@ def fit_class() -> ClassFit:
     per_student = {r: chapters * quantity(quota.get(entry, 0)) for r, entry in SIZED.items()}
     workers = [node for node in _nodes(core) if _schedulable(node)]
     fit = ClassFit(students, chapters, per_student, _allocatable(workers), len(workers))
-    simulated = all(SIMULATED in (field_of(node, "metadata.annotations") or {}) for node in workers)
+    simulated = all(is_simulated([node["metadata"]]) for node in workers)  # their capacity is only declared
     if fit.room < students and workers and simulated:
         each = {r: Decimal(math.ceil(students * per_student[r] / len(workers))) for r in SIZED}
         for node in workers:
