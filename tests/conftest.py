@@ -242,8 +242,6 @@ def _each_module_leaves_the_cluster_as_it_found_it(request: pytest.FixtureReques
     os.environ["K8S_COURSE_LEARNER"] = learner
     if not _FRESH_NAMESPACES:  # no cluster in this session (yet)
         return
-    from .namespaces import delete_now, wait_until_gone
+    from .namespaces import delete_namespaces, wait_until_gone
 
-    made = sorted(_namespaces() - _FRESH_NAMESPACES)
-    delete_now(made)
-    wait_until_gone(made)
+    wait_until_gone(delete_namespaces(sorted(_namespaces() - _FRESH_NAMESPACES)))

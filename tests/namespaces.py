@@ -17,8 +17,8 @@ from course._client import api_client
 from course._waiting import wait_for
 
 
-def delete_now(namespaces: Iterable[str]) -> None:
-    """Delete ``namespaces`` and, at once, their Pods (the rest goes when the namespace controller gets to it)."""
+def delete_namespaces(namespaces: Iterable[str]) -> list[str]:
+    """Ask for the deletion of ``namespaces`` (one gone or already being deleted is fine); return their names."""
     core = client.CoreV1Api(api_client())
     names = list(namespaces)
     for name in names:
@@ -27,11 +27,13 @@ def delete_now(namespaces: Iterable[str]) -> None:
         except client.ApiException as error:
             if error.status not in (404, 409):  # gone already, or already being deleted
                 raise
-    _delete_pods_now(core, names)
+    return names
 
 
-def _delete_pods_now(core: client.CoreV1Api, names: list[str]) -> None:
-    for name in names:
+def delete_pods_now(namespaces: Iterable[str]) -> None:
+    """Delete the Pods of ``namespaces``, being deleted, with no grace period (see above)."""
+    core = client.CoreV1Api(api_client())
+    for name in namespaces:
         try:
             core.delete_collection_namespaced_pod(name, grace_period_seconds=0)
         except client.ApiException as error:
@@ -42,6 +44,6 @@ def _delete_pods_now(core: client.CoreV1Api, names: list[str]) -> None:
 def wait_until_gone(namespaces: Iterable[str], timeout: float = 300) -> None:
     """Wait until ``namespaces``, whose deletion has been asked for, are gone; delete their Pods at once first."""
     names = list(namespaces)
-    _delete_pods_now(client.CoreV1Api(api_client()), names)
+    delete_pods_now(names)
     for name in names:
         wait_for("Namespace", name, None, "deleted", timeout=timeout)

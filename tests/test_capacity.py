@@ -30,7 +30,7 @@ from course.classroom.samples import exercises, solve, source_and_released, writ
 from course.classroom.sandboxes import ClassFit, create_sandboxes, delete_sandboxes, fit_class
 
 from .conftest import copy_of_course
-from .namespaces import delete_now
+from .namespaces import delete_pods_now
 
 CHAPTER = "00-setup"
 
@@ -55,7 +55,7 @@ def declared_workers(sim_cluster: Path) -> Iterator[None]:
 def _remove(students: list[Student]) -> None:
     """Delete the students' sandboxes, their Pods at once: the rest goes in the background (a terminating
     sandbox needs no room, :func:`fit_class` leaves it out, and one made again waits until it is gone)."""
-    delete_now(delete_sandboxes(students))
+    delete_pods_now(delete_sandboxes(students))
 
 
 def test_the_sizing_line_says_when_a_class_does_not_fit() -> None:
