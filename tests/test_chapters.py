@@ -33,6 +33,7 @@ import pytest
 from nbclient import NotebookClient
 
 from course.classroom.samples import exercises, solve, source_and_released
+from course.cli import edition_dirs
 from course.nbgrader_glue import Grades, Submission, autograde_all, release
 
 from .background import Results, ahead, in_lanes, selected
@@ -56,7 +57,7 @@ def source_of(chapter: str) -> Path:
 
 def released_of(chapter: str, lang: str = "en") -> Path:
     """The committed student notebook of ``chapter`` in the edition ``lang`` (``notebooks/``, ``notebooks/ko/``)."""
-    return REPO / "notebooks" / ("" if lang == "en" else lang) / f"{chapter}.ipynb"
+    return edition_dirs(lang)[0] / f"{chapter}.ipynb"
 
 
 def generated_of(released_course: Path, chapter: str) -> Path:
