@@ -25,9 +25,17 @@ from course import kind_outputs
 from course._client import api_client
 from course._naming import chapter_namespace
 from course.backends import Capabilities, capabilities_of
+from course.translations import write_translated_source
 
 from .background import Ahead, ahead, selected
-from .test_chapters import Graded, expect_full_marks, expect_zero_with_every_visible_check_failing, graded_both_ways
+from .test_chapters import (
+    KOREAN,
+    Graded,
+    expect_full_marks,
+    expect_zero_with_every_visible_check_failing,
+    graded_both_ways,
+    released_of,
+)
 
 KIND_CHAPTERS = [
     "00-setup",
@@ -45,12 +53,26 @@ traffic and NetworkPolicy, local-path volumes, a database its backup logs in to)
 what sim plays holds on a real cluster too."""
 
 
+SOLVED = "ko-solution"
+"""The solved variant graded on kind: the Korean edition's source notebook (see ``kind_grades``)."""
+
+
 @pytest.fixture(scope="module")
 def kind_grades(
     kind_cluster: Path, released_course: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Graded]:
-    """The chapters this session's tests ask for (``-k 03-nodes``: that one only), graded both ways on kind."""
-    with graded_both_ways(selected(request, "chapter"), released_course, tmp_path_factory) as grades:
+    """The chapters this session's tests ask for (``-k 03-nodes``: that one only), graded both ways on kind.
+
+    The solved notebook is the Korean edition's source (its code and test cells are the English ones byte for
+    byte, so it holds the chapter's solutions), graded in the English course root as the class grader grades
+    either edition; the untouched one is the English release. So both editions run on kind, each graded once,
+    at the cost of one edition's gradings (sim grades both editions both ways: ``tests/test_chapters.py``)."""
+    korean_sources = tmp_path_factory.mktemp("korean-sources")
+    variants = {
+        SOLVED: lambda chapter: write_translated_source(chapter, KOREAN, korean_sources),
+        "untouched": released_of,
+    }
+    with graded_both_ways(selected(request, "chapter"), released_course, tmp_path_factory, variants=variants) as grades:
         yield grades
 
 
@@ -94,13 +116,13 @@ def test_cluster_status_tells_what_runs_and_what_does_not(kind_cluster: Path) ->
     assert ("LoadBalancer Services get no address" in shown) == (not recorded_capabilities().load_balancer), shown
 
 
-@pytest.mark.parametrize("variant", ["solution", "untouched"])  # the inner loop: graded in the fixture's order
+@pytest.mark.parametrize("variant", [SOLVED, "untouched"])  # the inner loop: graded in the fixture's order
 @pytest.mark.parametrize("chapter", KIND_CHAPTERS)
 def test_graded_on_kind_as_on_sim(chapter: str, variant: str, kind_grades: Graded) -> None:
     """The solutions earn full marks; the untouched student version earns zero, every visible check failing."""
     grades = kind_grades.result((chapter, variant))
     make_room(chapter_namespace(variant, chapter))  # the variant is the student
-    if variant == "solution":
+    if variant == SOLVED:
         expect_full_marks(chapter, grades)
     else:
         expect_zero_with_every_visible_check_failing(grades)
@@ -111,7 +133,7 @@ def test_chapter_05_demos_carry_real_traffic(chapter: str, kind_grades: Graded) 
     """The solved chapter's own demos, as they printed under nbgrader: a Pod reaches the Service web, and the
     Ingress routes by host name. (Its NetworkPolicy demo prints what `kubectl run --attach` caught, which
     a loaded machine can lose: the next test checks enforcement by reading the Pods' logs.)"""
-    executed = nbformat.read(kind_grades.result((chapter, "solution")).autograded, as_version=4)
+    executed = nbformat.read(kind_grades.result((chapter, SOLVED)).autograded, as_version=4)
     printed = "".join(
         output.get("text", "") for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs
     )
@@ -154,13 +176,17 @@ def test_a_network_policy_lets_the_client_in_and_keeps_everyone_else_out(kind_cl
     run("expose", "deployment", "web", "--port=80")
     run("rollout", "status", "deployment/web", "--timeout=150s")
     run("apply", "-f", "-", stdin=POLICIES)
-    # Each Pod tries for up to 20 s and prints every answer; its log is read once it has finished, because
-    # `kubectl run --attach` can miss the output of a Pod that ends quickly.
-    tries = "for i in $(seq 10); do curl -s -m 2 -o /dev/null -w 'HTTP %{http_code}\\n' http://web && break; done; true"
+    # Each Pod tries every 2 s and prints every answer; its log is read once it has finished, because
+    # `kubectl run --attach` can miss the output of a Pod that ends quickly. The client tries for up to 60 s:
+    # the policy plugin lets a new Pod in only once it has seen it (kube-router, this test cluster's plugin,
+    # takes seconds to minutes on a loaded machine: its issues 1309 and 1652); the stranger stays out 20 s.
+    tries = {"client": 30, "stranger": 10}
     answers = {}
-    for role in ("client", "stranger"):
+    for role, times in tries.items():
+        curl = "curl -s -m 2 -o /dev/null -w 'HTTP %{http_code}\\n' http://web"
+        loop = f"for i in $(seq {times}); do {curl} && break; done; true"
         run("run", f"curl-{role}", f"--labels=role={role}", "--restart=Never", "--image=curlimages/curl:8.11.1",
-            "--command", "--", "sh", "-c", tries)  # fmt: skip
+            "--command", "--", "sh", "-c", loop)  # fmt: skip
         run("wait", f"pod/curl-{role}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=150s")
         answers[role] = run("logs", f"curl-{role}")
     assert "HTTP 200" in answers["client"], answers
