@@ -46,6 +46,11 @@ NOT_RUNNING = (
 )
 
 
+def _backend_of(nodes: list[client.V1Node]) -> str:
+    """``"sim"`` when kwok simulates any of ``nodes`` (:func:`course.backends.simulated`), else ``"kind"``."""
+    return "sim" if simulated({"annotations": n.metadata.annotations} for n in nodes if n.metadata) else "kind"
+
+
 class Cluster:
     """The course cluster, as seen from one chapter: clients, the chapter's namespace and helpers.
 
@@ -68,8 +73,7 @@ class Cluster:
     @property
     def backend(self) -> str:
         """``"sim"`` when kwok simulates the nodes, else ``"kind"`` (or another real cluster)."""
-        nodes = self.core.list_node().items
-        return "sim" if simulated({"annotations": n.metadata.annotations} for n in nodes if n.metadata) else "kind"
+        return _backend_of(self.core.list_node().items)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -212,7 +216,7 @@ def connect(chapter_id: str, quiet: bool = False) -> Cluster:
         connected += "{workers} workers)"
         works = "✓ Chapter {chapter} ({title}) works in namespace {namespace!r}"
         print(
-            tr(connected, backend=cluster.backend, version=version.git_version, nodes=len(nodes), control=control,
+            tr(connected, backend=_backend_of(nodes), version=version.git_version, nodes=len(nodes), control=control,
                workers=len(nodes) - control),
             tr(works, chapter=chapter.id, title=tr(chapter.title), namespace=namespace),
             sep="\n",
