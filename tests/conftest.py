@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +22,24 @@ import pytest
 if TYPE_CHECKING:
     from course.backends.engine import Engine
 
-# Every test process gets its own cluster state; set before any course module reads it.
-_STATE = Path(os.environ.get("K8S_COURSE_TEST_STATE") or tempfile.mkdtemp(prefix="k8s-course-test-"))
+# Every test process gets its own cluster state; set before any course module reads it. pytest-xdist's
+# workers (gw0, gw1, ...) are such processes: each has a folder of its own, so a sim cluster of its own,
+# under the folder of the run, which the first process names and its workers inherit.
+_MADE_STATE_FOLDER = not os.environ.get("K8S_COURSE_TEST_STATE")
+if _MADE_STATE_FOLDER:
+    os.environ["K8S_COURSE_TEST_STATE"] = tempfile.mkdtemp(prefix="k8s-course-test-")
+_STATE = Path(os.environ["K8S_COURSE_TEST_STATE"])
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+"""This process's name among pytest-xdist's workers, or None when it is not one."""
+if XDIST_WORKER:
+    _STATE = _STATE / XDIST_WORKER
+    _STATE.mkdir(parents=True, exist_ok=True)
+
+
+def outside_xdist(environment: Mapping[str, str]) -> dict[str, str]:
+    """``environment`` for a pytest run that a test starts: without pytest-xdist's worker variables, which
+    would make that run's conftest take itself for a worker of this one."""
+    return {name: value for name, value in environment.items() if not name.startswith("PYTEST_XDIST_")}
 os.environ["K8S_COURSE_STATE"] = str(_STATE)
 os.environ.setdefault("K8S_COURSE_LEARNER", "tester")
 GRADING_VARIABLES = (
@@ -55,6 +73,30 @@ SLOW_FIXTURES = ("course_go", "go_from_pypi", "released_course")
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in TIERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop_as_on_ctrl_c)
+
+
+def stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    """End the test run on SIGTERM as on Ctrl-C. pytest tears every fixture down after a KeyboardInterrupt
+    (the session's sim cluster, a JupyterLab and its kernels, a hub), but SIGTERM's default is to die at
+    once, leaving them running; CI's timeout and ``kill`` send it.
+
+    Ctrl-C in a terminal reaches pytest-xdist's workers too, SIGTERM only the process it is sent to. So the
+    controller of a ``-n`` run passes it on to its workers (children started by execnet's bootstrap line)
+    and goes on: each worker tears down and reports the interruption, and the controller then ends the
+    run as after Ctrl-C. (Raising here as well would make it kill the workers 10 s later, torn down or not.)"""
+    if XDIST_WORKER is None:
+        from .processes import running_processes
+
+        bootstrap = "exec(eval(sys.stdin.readline()))"
+        children = [child for child in running_processes() if child.parent == os.getpid()]
+        workers = [child.pid for child in children if bootstrap in child.command]
+        for worker in workers:
+            os.kill(worker, signal.SIGTERM)
+        if workers:
+            return
+    raise KeyboardInterrupt(f"stopped by signal {signum} (SIGTERM)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,8 +115,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start making the live hub test's course environment now, in the background, if it runs."""
-    if any(item.path.name == "test_hub_live.py" for item in session.items):
+    """Start making the live hub test's course environment now, in the background, if it runs. Not in
+    pytest-xdist's workers: each collects every test, and which one runs the hub test is decided later, so
+    each would make one; the hub test then makes its own when it starts."""
+    if XDIST_WORKER is None and any(item.path.name == "test_hub_live.py" for item in session.items):
         from .hub_environment import make_ahead_of_time
 
         make_ahead_of_time()
@@ -84,6 +128,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     made_ahead = sys.modules.get(f"{__package__}.hub_environment")  # not imported: nothing made
     if made_ahead is not None:
         made_ahead.remove_made_ahead_of_time()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the run's state folder if this process made it (a worker's clusters are stopped by then)."""
+    if _MADE_STATE_FOLDER:
+        shutil.rmtree(os.environ.pop("K8S_COURSE_TEST_STATE"), ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,23 +8,35 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def processes_under(folder: Path) -> list[str]:
-    """Command lines of running processes (zombies are not running) that mention ``folder``."""
-    found = []
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    parent: int
+    command: str
+    """Its arguments joined by spaces."""
+
+
+def running_processes() -> Iterator[Process]:
+    """Every running process, read from /proc; not zombies, which have ended and wait for their parent."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            status = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            state, parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
             continue
-        if str(folder) in command and status != "Z":
-            found.append(command[:120])
-    return found
+        if state != "Z":
+            yield Process(int(proc.name), int(parent), command)
+
+
+def processes_under(folder: Path) -> list[str]:
+    """Command lines of running processes that mention ``folder``."""
+    return [process.command[:120] for process in running_processes() if str(folder) in process.command]
 
 
 def wait_until_gone(folder: Path, timeout: float = 15) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, outside_xdist
 from .processes import processes_under, wait_until_gone
 
 
@@ -163,7 +163,7 @@ def test_a_failing_test_session_still_stops_its_cluster(tmp_path: Path) -> None:
     test_file = tmp_path / "test_fails.py"
     test_file.write_text("def test_fails(sim_cluster):\n    assert False, 'deliberate'\n")
     state = tmp_path / "session-state"
-    env = {**os.environ, "K8S_COURSE_TEST_STATE": str(state)}
+    env = {**outside_xdist(os.environ), "K8S_COURSE_TEST_STATE": str(state)}
     conftest = Path(__file__).with_name("conftest.py")
     text = conftest.read_text().replace("Path(__file__).resolve().parent.parent", repr(str(REPO)))
     (tmp_path / "conftest.py").write_text(text)
