@@ -1,8 +1,9 @@
-"""Shared fixtures: one sim cluster for the whole test session, in its own state directory.
+"""Shared fixtures: one sim cluster for the whole test session (for each pytest-xdist worker), in its own
+state directory.
 
 The cluster is started once (``sim_cluster``) in a temporary ``K8S_COURSE_STATE`` so that a learner's
 or developer's own course cluster is never touched, and it is stopped when the session ends, whether
-the tests passed, failed or were interrupted. Tests that need no cluster never start it.
+the tests passed, failed or were interrupted (Ctrl-C or SIGTERM). Tests that need no cluster never start it.
 """
 
 from __future__ import annotations
