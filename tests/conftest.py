@@ -35,12 +35,6 @@ XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if XDIST_WORKER:
     _STATE = _STATE / XDIST_WORKER
     _STATE.mkdir(parents=True, exist_ok=True)
-
-
-def outside_xdist(environment: Mapping[str, str]) -> dict[str, str]:
-    """``environment`` for a pytest run that a test starts: without pytest-xdist's worker variables, which
-    would make that run's conftest take itself for a worker of this one."""
-    return {name: value for name, value in environment.items() if not name.startswith("PYTEST_XDIST_")}
 os.environ["K8S_COURSE_STATE"] = str(_STATE)
 os.environ.setdefault("K8S_COURSE_LEARNER", "tester")
 GRADING_VARIABLES = (
@@ -52,6 +46,12 @@ for variable in GRADING_VARIABLES:
     os.environ.pop(variable, None)
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def outside_xdist(environment: Mapping[str, str]) -> dict[str, str]:
+    """``environment`` for a pytest run that a test starts: without pytest-xdist's worker variables, which
+    would make that run's conftest take itself for a worker of this one."""
+    return {name: value for name, value in environment.items() if not name.startswith("PYTEST_XDIST_")}
 
 
 TIERS = {
