@@ -59,9 +59,19 @@ def python_for_everyone() -> Path | None:
     return None
 
 
+SYSTEM_CERTIFICATES = Path("/etc/ssl/certs/ca-certificates.crt")
+"""Debian's bundle of trusted certificates, where pip and Python find a registry's certificate authority."""
+
+
 def _run(command: list[str], log: Path) -> None:
+    # Node's npm trusts only the certificates built into Node, not the system's: behind a registry
+    # or proxy with a certificate authority of its own it fails (SELF_SIGNED_CERT_IN_CHAIN) unless
+    # NODE_EXTRA_CA_CERTS names the system's bundle, which a newcomer's empty environment does not set.
+    environment = dict(os.environ)
+    if SYSTEM_CERTIFICATES.is_file():
+        environment.setdefault("NODE_EXTRA_CA_CERTS", str(SYSTEM_CERTIFICATES))
     with log.open("ab") as output:  # niced: the tests running meanwhile come first
-        done = subprocess.run(["nice", "-n", "10", *command], stdout=output, stderr=subprocess.STDOUT)
+        done = subprocess.run(["nice", "-n", "10", *command], stdout=output, stderr=subprocess.STDOUT, env=environment)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} ... failed ({done.returncode}):\n{log.read_text()[-3000:]}")
 
