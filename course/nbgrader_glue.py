@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,10 +98,16 @@ def nbgrader_log(command: str) -> Path:
 def run_nbgrader(course_root: Path, *args: str, timeout: float = 900, lang: str = ENGLISH) -> None:
     """Run ``nbgrader *args`` in ``course_root``, the course speaking ``lang`` (the notebooks it runs and
     the blocks it adds); a failure is a :class:`CourseError` naming its log."""
+    result = _nbgrader(course_root, args, timeout, lang)
+    if result.returncode != 0:
+        raise _failure(course_root, args, result)
+
+
+def _nbgrader(course_root: Path, args: tuple[str, ...], timeout: float, lang: str) -> subprocess.CompletedProcess[str]:
+    """``nbgrader *args`` run to its end, whatever its exit status (a timeout or no course root raises)."""
     command = f"nbgrader {' '.join(args)}"
-    log = nbgrader_log(args[0])
     try:
-        result = subprocess.run(
+        return subprocess.run(
             [sys.executable, "-m", "nbgrader", *args],
             cwd=course_root,
             capture_output=True,
@@ -113,22 +120,38 @@ def run_nbgrader(course_root: Path, *args: str, timeout: float = 900, lang: str 
         raise CourseError(f"{command} did not finish in {timeout:.0f}s (in {course_root}).") from None
     except OSError as error:  # the course root is missing or not a folder
         raise CourseError(f"{command} could not start in {course_root}: {error.strerror}.") from None
-    if result.returncode == 0:
-        return
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(f"$ {command}   (in {course_root})\n{result.stdout}{result.stderr}")
+
+
+def _failure(course_root: Path, args: tuple[str, ...], result: subprocess.CompletedProcess[str]) -> CourseError:
+    """The failed ``nbgrader *args`` as a :class:`CourseError`: nbgrader's first complaint, the exception
+    behind it, and its whole output kept in :func:`nbgrader_log`."""
+    command = f"nbgrader {' '.join(args)}"
+    log = _kept_output(course_root, args, result)
     lines = (result.stdout + result.stderr).splitlines()
     complaints = [line.split("| ERROR]", 1)[1].strip() for line in lines if "| ERROR]" in line]
     said = complaints[0] if complaints else f"exit {result.returncode}"
-    raised = [line.strip() for line in lines if re.match(r"\s*[\w.]+(Error|Exception): ", line)]
+    raised = _raised(lines)
     if raised:  # the exception behind it, e.g. nbformat's NotJSONError for a broken notebook
         said += f" ({raised[-1][:200]})"
-    raise CourseError(
+    return CourseError(
         f"{command} failed: {said}\n"
         f"  Its whole output: {log}\n"
         f"  Try: fix what is named above (a notebook opens in JupyterLab); nbgrader's own report: cd {course_root} && "
         f"{command}"
     )
+
+
+def _kept_output(course_root: Path, args: tuple[str, ...], result: subprocess.CompletedProcess[str]) -> Path:
+    """The whole output of ``nbgrader *args`` written to :func:`nbgrader_log`, for the reader of an error."""
+    log = nbgrader_log(args[0])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"$ nbgrader {' '.join(args)}   (in {course_root})\n{result.stdout}{result.stderr}")
+    return log
+
+
+def _raised(lines: list[str]) -> list[str]:
+    """The lines of ``lines`` that name an exception and its message (``RuntimeError: ...``)."""
+    return [line.strip() for line in lines if re.match(r"\s*[\w.]+(Error|Exception): ", line)]
 
 
 def _source_chapters(course_root: Path) -> list[str]:
@@ -220,13 +243,14 @@ def autograde(submission: Path, chapter: str, student: str, workdir: Path, lang:
     return grades
 
 
-def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGLISH) -> dict[tuple[str, str], Grades]:
+def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGLISH) -> GradedSubmissions:
     """Grade several submitted notebooks, of one chapter or more, with one ``nbgrader autograde``, as
     :func:`autograde` grades one; their grades by ``(chapter, student)``.
 
     nbgrader starts once and grades them one after another, each in its student's namespace: its start
     (importing nbgrader, nbconvert and jupyter_client, reading the config and the gradebook) takes longer
-    than a short notebook's cells, so grading many submissions in one start saves most of it.
+    than a short notebook's cells, so grading many submissions in one start saves most of it. A submission
+    nbgrader cannot grade (its kernel died) fails alone: the others' grades stay readable.
     ``workdir`` must hold no other submissions: nbgrader grades every one it finds there.
     """
     chapters = sorted({sub.chapter for sub in submissions})
@@ -241,16 +265,74 @@ def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGL
         shutil.copy(sub.notebook, target)
     assignment = chapters[0] if len(chapters) == 1 else "*"  # "*": every chapter that has a submission
     only = ["--student", students[0]] if len(students) == 1 else []
-    run_nbgrader(root, "autograde", assignment, *only, "--force", timeout=900 * len(submissions), lang=lang)
+    # jupyter_client gives a kernel TCP ports by binding port 0 and letting go, so two graders starting
+    # kernels at once were sometimes given the same port, and the kernel died before it began (a lane of
+    # nine submissions lost). Unix sockets in a folder of this run's own cannot collide; its short path
+    # keeps each socket's path within the system's limit (about 100 bytes).
+    with tempfile.TemporaryDirectory(prefix="k8s-kernels-") as sockets:
+        kernels = ("--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/kernel")
+        args = ("autograde", assignment, *only, "--force", *kernels)
+        result = _nbgrader(root, args, timeout=900 * len(submissions), lang=lang)
+    failed = _failed_submissions(result.stdout + result.stderr)
+    if result.returncode != 0 and not failed:  # nbgrader itself failed (config, gradebook), not a submission
+        raise _failure(root, args, result)
+    if failed:
+        log = _kept_output(root, args, result)
+        again = f"cd {root} && nbgrader autograde {{chapter}} --student {{student}} --force"
+        failed = {
+            key: f"{why}\n  nbgrader's whole output: {log}\n  Try: run the notebook in JupyterLab to see where it "
+            f"stops, then grade it again: {again.format(chapter=key[0], student=key[1])}"
+            for key, why in failed.items()
+        }
     from nbgrader.api import Gradebook
 
     graded = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for sub in submissions:
+            if (sub.chapter, sub.student) in failed:
+                continue
             notebook = gradebook.find_submission_notebook(sub.notebook.stem, sub.chapter, sub.student)
             graded[sub.chapter, sub.student] = Grades(
                 cells={grade.name: float(grade.score) for grade in notebook.grades},
                 max_cells={grade.name: float(grade.max_score) for grade in notebook.grades},
                 autograded=root / "autograded" / sub.student / sub.chapter / sub.notebook.name,
             )
-    return graded
+    return GradedSubmissions(graded, failed)
+
+
+class GradingFailed(CourseError):
+    """nbgrader could not grade one submission (its kernel died, a cell hung past every timeout)."""
+
+
+class GradedSubmissions(Mapping[tuple[str, str], Grades]):
+    """The grades of one :func:`autograde_all` by ``(chapter, student)``. A submission nbgrader could not
+    grade raises :class:`GradingFailed` when it is asked for, so one broken submission costs no other its
+    grades."""
+
+    def __init__(self, graded: dict[tuple[str, str], Grades], failed: dict[tuple[str, str], str]) -> None:
+        self._graded, self._failed = graded, failed
+
+    def __getitem__(self, key: tuple[str, str]) -> Grades:
+        if key in self._failed:
+            chapter, student = key
+            raise GradingFailed(f"nbgrader could not grade {student}'s {chapter}: {self._failed[key]}")
+        return self._graded[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([*self._graded, *self._failed])
+
+    def __len__(self) -> int:
+        return len(self._graded) + len(self._failed)
+
+
+def _failed_submissions(output: str) -> dict[tuple[str, str], str]:
+    """The submissions that nbgrader's ``output`` names as failed, by ``(chapter, student)``, each with why:
+    the last exception named in its traceback."""
+    failed = {}
+    for chapter, student in re.findall(r"error processing assignment '([^']*)' for student '([^']*)'", output):
+        # nbgrader names the submission's folder, then logs its traceback, then goes on to the next one.
+        named = re.search(rf"processing assignment:? \S*/{re.escape(student)}/{re.escape(chapter)}\b", output)
+        story = output[named.end() :].split("error processing assignment", 1)[0] if named else ""
+        raised = _raised(story.splitlines())
+        failed[chapter, student] = raised[-1] if raised else "nbgrader named no exception"
+    return failed

@@ -10,7 +10,7 @@ notebooks), the groups side by side.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Generic, Protocol, TypeVar
@@ -71,22 +71,39 @@ def ahead(
             results.cancel()
 
 
+class Relabelled(Mapping[Key, Result]):
+    """``results`` under other keys (``labels[key]`` is the key in ``results``), each read only when asked:
+    one key's exception (a submission nbgrader could not grade) is raised for that key alone."""
+
+    def __init__(self, results: Mapping[Any, Result], labels: Mapping[Key, Hashable]) -> None:
+        self._results, self._labels = results, labels
+
+    def __getitem__(self, key: Key) -> Result:
+        return self._results[self._labels[key]]
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+
 class Lanes(Generic[Key, Result]):
     """Keys split into lanes, each lane's keys done by one call of ``work_all`` in the background, the lanes
     side by side; a key's result is there when its lane's call returns."""
 
-    def __init__(self, lanes: Ahead[tuple[Key, ...], dict[Key, Result]], groups: list[tuple[Key, ...]]) -> None:
+    def __init__(self, lanes: Ahead[tuple[Key, ...], Mapping[Key, Result]], groups: list[tuple[Key, ...]]) -> None:
         self._lanes, self._groups = lanes, groups
 
     def result(self, key: Key) -> Result:
-        """What ``work_all`` gave ``key`` (the lane's exception raised here)."""
+        """What ``work_all`` gave ``key`` (the lane's exception, or the key's own, raised here)."""
         [lane] = [group for group in self._groups if key in group]
         return self._lanes.result(lane)[key]
 
 
 @contextmanager
 def in_lanes(
-    keys: list[Key], work_all: Callable[[tuple[Key, ...]], dict[Key, Result]], lanes: int = 2
+    keys: list[Key], work_all: Callable[[tuple[Key, ...]], Mapping[Key, Result]], lanes: int = 2
 ) -> Iterator[Lanes[Key, Result]]:
     """``work_all`` on ``lanes`` groups of ``keys``, all started at once (``keys[0::lanes]``, ``keys[1::lanes]``,
     ...: order the keys so that neighbours cost about the same, and each lane gets a fair share)."""

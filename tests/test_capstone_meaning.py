@@ -18,7 +18,7 @@ import pytest
 
 from course.nbgrader_glue import Grades, Submission, autograde_all
 
-from .background import Results, in_lanes
+from .background import Relabelled, Results, in_lanes
 from .conftest import copy_of_course
 from .test_chapters import source_of
 from .test_gamed_checks import points, submission
@@ -83,7 +83,7 @@ def capstone_grades(
     """Every submission of ``SUBMISSIONS`` graded once through ``nbgrader autograde``, in two lanes (each one
     nbgrader process grading its share), from the first test that asks."""
 
-    def grade_all(students: tuple[str, ...]) -> dict[str, Grades]:
+    def grade_all(students: tuple[str, ...]) -> Relabelled[str, Grades]:
         submissions = []
         for student in students:
             answers = SUBMISSIONS[student]
@@ -91,7 +91,7 @@ def capstone_grades(
             notebook = submission(CHAPTER, solved, dict(answers), tmp_path_factory.mktemp(student))
             submissions.append(Submission(notebook, CHAPTER, student))
         grades = autograde_all(submissions, copy_of_course(released_course, tmp_path_factory.mktemp("course")))
-        return {student: grades[CHAPTER, student] for student in students}
+        return Relabelled(grades, {student: (CHAPTER, student) for student in students})
 
     with in_lanes(list(SUBMISSIONS), grade_all) as grades:
         yield grades

@@ -191,7 +191,7 @@ def graded_both_ways(
     is its grading's). A test waits for its own. ``lang``: the edition that ``released_course`` holds
     (``korean_grades``)."""
 
-    def grade_all(keys: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], Grades]:
+    def grade_all(keys: tuple[tuple[str, str], ...]) -> Mapping[tuple[str, str], Grades]:
         root = copy_of_course(released_course, tmp_path_factory.mktemp("graded"))
         submissions = [Submission(variants[variant](chapter), chapter, variant) for chapter, variant in keys]
         return autograde_all(submissions, root, lang)  # keyed by (chapter, student): the variant is the student

@@ -21,9 +21,9 @@ import course
 from course.checks import CheckFailed
 from course.classroom._referee import _read_names
 from course.classroom.samples import solve
-from course.nbgrader_glue import Grades, Submission, autograde_all
+from course.nbgrader_glue import Grades, GradingFailed, Submission, autograde_all
 
-from .background import Results, in_lanes, selected
+from .background import Relabelled, Results, in_lanes, selected
 from .conftest import copy_of_course
 from .test_chapters import CHAPTERS, released_of, source_of
 
@@ -70,6 +70,12 @@ updated = cluster.core.replace_namespaced_config_map("settings", cluster.namespa
 """
 """Chapter 02, exercise 2: a replace without the resourceVersion: an unconditional write."""
 
+ENDS_ITS_KERNEL = """
+import os
+os._exit(0)
+"""
+"""Chapter 02, exercise 1: the kernel ends itself before any check can run."""
+
 
 def submission(chapter: str, solved: list[str], answers: dict[str, str], into: Path) -> Path:
     """The released notebook with ``solved`` exercises solved and the answer cells in ``answers``
@@ -108,6 +114,12 @@ GAMES: dict[str, tuple[str, list[str], dict[str, str], list[str]]] = {
 """Each gamed submission: its chapter, the exercises solved honestly, the gaming answers (by grade_id),
 and the exercises or cells that must earn nothing."""
 
+UNGRADABLE: dict[str, tuple[str, list[str], dict[str, str], list[str]]] = {
+    "02-ends-its-kernel": ("02-control-plane", [], {"ex1-post-front-door": ENDS_ITS_KERNEL}, ["ex1", "ex2"]),
+}
+"""Submissions nbgrader cannot grade at all: they fail alone, as a grading error, not as points. The lanes
+of :func:`gamed_grades` give each one gamed submissions as lane mates, which must still be graded."""
+
 
 @pytest.fixture(scope="module")
 def gamed_grades(
@@ -116,15 +128,15 @@ def gamed_grades(
     """Each submission of ``GAMES`` graded once through ``nbgrader autograde``, each as a student of its own
     (so in a namespace of its own): in two lanes, each one nbgrader process grading its share."""
 
-    def grade_all(names: tuple[str, ...]) -> dict[str, Grades]:
+    def grade_all(names: tuple[str, ...]) -> Relabelled[str, Grades]:
         course_root = copy_of_course(released_course, tmp_path_factory.mktemp("gamed"))
         submissions = []
         for name in names:
-            chapter, solved, answers, _gamed = GAMES[name]
+            chapter, solved, answers, _gamed = {**GAMES, **UNGRADABLE}[name]
             notebook = submission(chapter, solved, dict(answers), tmp_path_factory.mktemp(name))
             submissions.append(Submission(notebook, chapter, f"gamer-{name}"))
-        grades = autograde_all(submissions, course_root)
-        return {name: grades[GAMES[name][0], f"gamer-{name}"] for name in names}
+        labels = {name: ({**GAMES, **UNGRADABLE}[name][0], f"gamer-{name}") for name in names}
+        return Relabelled(autograde_all(submissions, course_root), labels)
 
     with in_lanes(selected(request, "name"), grade_all) as grades:
         yield grades
@@ -137,6 +149,14 @@ def test_a_gamed_exercise_earns_nothing(name: str, gamed_grades: Results[str, Gr
     assert {exercise: points(grades.cells, exercise) for exercise in gamed} == dict.fromkeys(gamed, 0.0), grades.cells
     for exercise in solved:  # the honest part still earns its points
         assert points(grades.cells, exercise) == points(grades.max_cells, exercise), grades.cells
+
+
+@pytest.mark.parametrize("name", list(UNGRADABLE))
+def test_a_submission_that_ends_its_kernel_fails_alone(name: str, gamed_grades: Results[str, Grades]) -> None:
+    """nbgrader cannot grade it: the instructor is told which submission and why; its lane mates (the gamed
+    submissions graded in the same nbgrader process) are graded as usual, in the test above."""
+    with pytest.raises(GradingFailed, match=rf"gamer-{name}'s 02-control-plane: .*DeadKernelError"):
+        gamed_grades.result(name)
 
 
 # -- a missing answer variable: expected and found, not a NameError ------------------------------------
