@@ -116,13 +116,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start making the live hub test's course environment now, in the background, if it runs. Not in
-    pytest-xdist's workers: each collects every test, and which one runs the hub test is decided later, so
-    each would make one; the hub test then makes its own when it starts."""
+    """A session without kind tests sees no container engine (:func:`hide_container_engines`). Start making
+    the live hub test's course environment now, in the background, if it runs. Not in pytest-xdist's
+    workers: each collects every test, and which one runs the hub test is decided later, so each would make
+    one; the hub test then makes its own when it starts."""
+    if not any(item.get_closest_marker("kind") for item in session.items):
+        hide_container_engines()
     if XDIST_WORKER is None and any(item.path.name == "test_hub_live.py" for item in session.items):
         from .hub_environment import make_ahead_of_time
 
         make_ahead_of_time()
+
+
+def hide_container_engines() -> None:
+    """Point Docker and Podman at a socket nothing listens on, for this process and what it starts.
+
+    A kind cluster is one per Docker daemon, not per state folder: the tests' ``cluster down`` (and
+    ``lab``, which picks kind where an engine answers) would otherwise reach a kind cluster of the
+    developer's own, or one that a test of another pytest-xdist worker is using. Tests that fake an
+    engine set ``DOCKER_HOST`` themselves."""
+    nowhere = f"unix://{_STATE / 'no-container-engine-in-this-session.sock'}"
+    os.environ["DOCKER_HOST"] = os.environ["CONTAINER_HOST"] = nowhere
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -219,17 +233,26 @@ def sim_cluster() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Engine:
-    """The Docker (or Podman) engine that answers, for the tests marked ``kind``; they skip without one, and
-    fail when ``K8S_COURSE_TEST_KIND=required`` (CI, where Docker was installed, must not pass by skipping)."""
+    """The Docker (or Podman) engine that answers, for the tests marked ``kind``. They skip without one, or
+    where a kind course cluster already runs (they would delete it at the end), and fail instead when
+    ``K8S_COURSE_TEST_KIND=required`` (CI, where Docker was installed, must not pass by skipping)."""
     from course.backends.engine import find_engine
+    from course.backends.kind import KindBackend
 
     probe = find_engine()
     if probe.engine is None:
-        reason = f"no Docker daemon answers at DOCKER_HOST ({probe.reason})"
-        if os.environ.get("K8S_COURSE_TEST_KIND") == "required":
-            pytest.fail(f"K8S_COURSE_TEST_KIND=required, but {reason}")
-        pytest.skip(reason)
-    return probe.engine
+        refusal = f"no Docker daemon answers at DOCKER_HOST ({probe.reason})"
+    elif KindBackend().exists():
+        refusal = (
+            f"a kind course cluster already runs on the {probe.engine.name} daemon at {probe.engine.endpoint} "
+            "(yours, or left by a stopped test run): the kind tests would use it and then delete it. "
+            "Delete it first (python -m course cluster down), or point DOCKER_HOST at another daemon"
+        )
+    else:
+        return probe.engine
+    if os.environ.get("K8S_COURSE_TEST_KIND") == "required":
+        pytest.fail(f"K8S_COURSE_TEST_KIND=required, but {refusal}")
+    pytest.skip(refusal)
 
 
 @pytest.fixture(scope="session")

@@ -144,10 +144,10 @@ def test_lab_starts_the_cluster_and_serves_jupyterlab_on_the_notebooks(state: Pa
     """What `make lab` runs: the cluster comes up, then JupyterLab answers with the chapters listed,
     quiet (no news prompt) and with the learner's panels only; ``--instructor`` adds nbgrader's.
 
-    Where a container engine answers (CI exports ``DOCKER_HOST`` to the whole of ``make test``), ``lab``
-    would make a kind cluster: one per Docker daemon, not per state folder, so another test's
-    ``cluster down`` running at the same time in another pytest-xdist worker deleted it half-way (seen in
-    CI). There the sim cluster is started first, and ``lab`` keeps it, as it keeps any running cluster."""
+    Where a container engine answers (a session that runs the kind tests too: others see none, see
+    ``hide_container_engines``), ``lab`` would make a kind cluster: one per Docker daemon, not per state
+    folder, so another test's ``cluster down`` could delete it half-way (seen in CI). There the sim cluster
+    is started first, and ``lab`` keeps it, as it keeps any running cluster."""
     if find_engine().engine is not None:
         run_course(state, "cluster", "up", "--backend", "sim")
     with course_lab(state, tmp_path) as url:

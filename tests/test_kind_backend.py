@@ -26,7 +26,7 @@ from course.backends import Capabilities, capabilities_of, choose_backend, get_b
 from course.backends.kind import KIND, KIND_CALICO, KindBackend, choose_host_ports, port_in_use, render_config
 from course.backends.sim import SimBackend
 
-from .conftest import REPO
+from .conftest import REPO, outside_xdist
 from .fake_engine import KIND_NODES, FakeEngine, calls, install_docker_command, kind_node, set_answer
 
 KIND_DIR = REPO / "cluster-setup" / "kind"
@@ -222,6 +222,40 @@ def test_cluster_down_removes_the_nodes_and_the_course_containers_only(
     assert calls(docker_installed[0]) == [
         f"rm --force --volumes {' '.join(KIND_NODES)} course-cloud-provider-kind kindccm-abc"
     ]
+
+
+# -- the test suite and a kind cluster of someone else's ------------------------------------------
+def run_inner_session(tests: str, folder: Path, *environment: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+    """A small pytest session of ``tests`` with the suite's conftest, in ``folder``, with the engine this test set."""
+    (folder / "test_inner.py").write_text(tests)
+    env = {**outside_xdist(os.environ), "PYTHONPATH": str(REPO), "K8S_COURSE_TEST_STATE": str(folder / "state")}
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "tests.conftest", "-p", "no:cacheprovider"]
+    return subprocess.run(
+        [*command, "test_inner.py"], cwd=folder, env={**env, **dict(environment)}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_a_session_without_kind_tests_sees_no_container_engine(engine: FakeEngine, tmp_path: Path) -> None:
+    """So its ``cluster down`` calls cannot delete a kind cluster: one per daemon, maybe the developer's."""
+    engine.set_containers([kind_node(name) for name in KIND_NODES])
+    tests = "from course.backends.engine import find_engine\n\ndef test_engine():\n    assert not find_engine().engine"
+    result = run_inner_session(tests, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize("required", [False, True], ids=["developer", "ci"])
+def test_the_kind_tests_leave_a_kind_course_cluster_they_did_not_make_alone(
+    required: bool, engine: FakeEngine, tmp_path: Path
+) -> None:
+    """They would reuse it, then delete it at the end: they skip (fail where CI requires them) and say why."""
+    engine.set_containers([kind_node(name) for name in KIND_NODES])
+    tests = "def test_kind(docker_engine):\n    pass\n"
+    result = run_inner_session(tests, tmp_path, ("K8S_COURSE_TEST_KIND", "required" if required else ""))
+    assert result.returncode == (1 if required else 0), result.stdout[-2000:]
+    assert ("1 error" if required else "1 skipped") in result.stdout  # an error: the fixture failed
+    assert f"a kind course cluster already runs on the docker daemon at {engine.endpoint}" in result.stdout
+    assert "Delete it first (python -m course cluster down)" in result.stdout
 
 
 # -- getting kind ---------------------------------------------------------------------------------
