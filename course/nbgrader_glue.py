@@ -318,6 +318,9 @@ class GradedSubmissions(Mapping[tuple[str, str], Grades]):
             raise GradingFailed(f"nbgrader could not grade {student}'s {chapter}: {self._failed[key]}")
         return self._graded[key]
 
+    def __contains__(self, key: object) -> bool:  # Mapping's own would read the grades, and raise for a failed one
+        return key in self._graded or key in self._failed
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter([*self._graded, *self._failed])
 

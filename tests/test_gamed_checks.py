@@ -21,7 +21,7 @@ import course
 from course.checks import CheckFailed
 from course.classroom._referee import _read_names
 from course.classroom.samples import solve
-from course.nbgrader_glue import Grades, GradingFailed, Submission, autograde_all
+from course.nbgrader_glue import GradedSubmissions, Grades, GradingFailed, Submission, autograde_all
 
 from .background import Relabelled, Results, in_lanes, selected
 from .conftest import copy_of_course
@@ -157,6 +157,16 @@ def test_a_submission_that_ends_its_kernel_fails_alone(name: str, gamed_grades: 
     submissions graded in the same nbgrader process) are graded as usual, in the test above."""
     with pytest.raises(GradingFailed, match=rf"gamer-{name}'s 02-control-plane: .*DeadKernelError"):
         gamed_grades.result(name)
+
+
+def test_a_failed_submission_is_listed_and_raises_only_when_read(tmp_path: Path) -> None:
+    graded = Grades(cells={"ex1": 1.0}, max_cells={"ex1": 1.0}, autograded=tmp_path / "a.ipynb")
+    grades = GradedSubmissions({("00-setup", "ana"): graded}, {("00-setup", "bo"): "DeadKernelError: Kernel died"})
+    assert sorted(grades) == [("00-setup", "ana"), ("00-setup", "bo")] and len(grades) == 2
+    assert ("00-setup", "bo") in grades and ("00-setup", "cy") not in grades
+    assert grades["00-setup", "ana"] is graded
+    with pytest.raises(GradingFailed, match=r"could not grade bo's 00-setup: DeadKernelError: Kernel died"):
+        grades["00-setup", "bo"]
 
 
 # -- a missing answer variable: expected and found, not a NameError ------------------------------------
