@@ -243,9 +243,13 @@ def autograde(submission: Path, chapter: str, student: str, workdir: Path, lang:
     return grades
 
 
-def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGLISH) -> GradedSubmissions:
+def autograde_all(
+    submissions: list[Submission], workdir: Path, lang: str = ENGLISH, delete_namespaces: bool = False
+) -> GradedSubmissions:
     """Grade several submitted notebooks, of one chapter or more, with one ``nbgrader autograde``, as
-    :func:`autograde` grades one; their grades by ``(chapter, student)``.
+    :func:`autograde` grades one; their grades by ``(chapter, student)``. ``delete_namespaces``: delete each
+    submission's namespace as soon as it is graded (:func:`delete_graded_namespace`), where no student works
+    in it, such as the tests' many gradings on one small cluster.
 
     nbgrader starts once and grades them one after another, each in its student's namespace: its start
     (importing nbgrader, nbconvert and jupyter_client, reading the config and the gradebook) takes longer
@@ -271,7 +275,8 @@ def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGL
     # keeps each socket's path within the system's limit (about 100 bytes).
     with tempfile.TemporaryDirectory(prefix="k8s-kernels-") as sockets:
         kernels = ("--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/kernel")
-        args = ("autograde", assignment, *only, "--force", *kernels)
+        cleaning = ["--Autograde.post_convert_hook=course.nbgrader_glue.delete_graded_namespace"] * delete_namespaces
+        args = ("autograde", assignment, *only, "--force", *kernels, *cleaning)
         result = _nbgrader(root, args, timeout=900 * len(submissions), lang=lang)
     failed = _failed_submissions(result.stdout + result.stderr)
     if result.returncode != 0 and not failed:  # nbgrader itself failed (config, gradebook), not a submission
@@ -298,6 +303,31 @@ def autograde_all(submissions: list[Submission], workdir: Path, lang: str = ENGL
                 autograded=root / "autograded" / sub.student / sub.chapter / sub.notebook.name,
             )
     return GradedSubmissions(graded, failed)
+
+
+def delete_graded_namespace(notebooks: list[str], **_: Any) -> None:
+    """nbgrader's ``post_convert_hook``, called once a submission (``submitted/<student>/<chapter>/``) is
+    graded: delete the namespace it ran in (:func:`delete_namespace_now`). Its grades are in the gradebook by
+    then, and its Pods' requests no longer hold room on the nodes that the next submissions need."""
+    for student, chapter in {Path(notebook).parts[-3:-1] for notebook in notebooks}:
+        delete_namespace_now(sandbox_namespace(student, chapter))
+
+
+def delete_namespace_now(namespace: str) -> None:
+    """Delete ``namespace`` and its Pods at once (no grace period), without waiting for them to go: a Pod
+    given 30 s to stop keeps its requests on its node until then."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from course._client import api_client
+
+    core = client.CoreV1Api(api_client())
+    try:
+        core.delete_namespace(namespace)
+        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    except ApiException as error:
+        if error.status != 404:  # nbgrader logs what its hook raises, and goes on
+            raise
 
 
 class GradingFailed(CourseError):

@@ -25,6 +25,7 @@ from course import kind_outputs
 from course._client import api_client
 from course._naming import chapter_namespace
 from course.backends import Capabilities, capabilities_of
+from course.nbgrader_glue import delete_namespace_now
 from course.translations import write_translated_source
 
 from .background import Ahead, ahead, selected
@@ -76,21 +77,6 @@ def kind_grades(
         yield grades
 
 
-def make_room(namespace: str) -> None:
-    """Delete a namespace that a grading or a recording is done with, its Pods at once, without waiting.
-
-    The kind nodes offer the host's CPUs (2 each here), and every chapter's Pods together, solved and
-    untouched, request more than the two workers have: left for the module's clean-up, they kept the last
-    recordings' Pods Pending (PodScheduled false)."""
-    core = client.CoreV1Api(api_client())
-    try:
-        core.delete_namespace(namespace)
-        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
-    except client.ApiException as error:
-        if error.status != 404:
-            raise
-
-
 def recorded_capabilities() -> Capabilities:
     """What the cluster's Nodes say it can do, as ``cluster.capabilities`` reads it in a notebook."""
     nodes = client.CoreV1Api(api_client()).list_node().items
@@ -121,7 +107,6 @@ def test_cluster_status_tells_what_runs_and_what_does_not(kind_cluster: Path) ->
 def test_graded_on_kind_as_on_sim(chapter: str, variant: str, kind_grades: Graded) -> None:
     """The solutions earn full marks; the untouched student version earns zero, every visible check failing."""
     grades = kind_grades.result((chapter, variant))
-    make_room(chapter_namespace(variant, chapter))  # the variant is the student
     if variant == SOLVED:
         expect_full_marks(chapter, grades)
     else:
@@ -210,7 +195,9 @@ def kind_recordings(kind_cluster: Path, tmp_path_factory: pytest.TempPathFactory
         try:
             kind_outputs.record(chapter)
         finally:
-            make_room(chapter_namespace(kind_outputs.RECORDER, chapter))
+            # The kind nodes offer the host's CPUs (2 each here): every chapter's Pods left until the module's
+            # end kept the last recordings' Pods Pending (as the gradings' namespaces, deleted once graded).
+            delete_namespace_now(chapter_namespace(kind_outputs.RECORDER, chapter))
         return committed[chapter], kind_outputs.load_recordings(chapter)
 
     with pytest.MonkeyPatch.context() as patch:
