@@ -271,6 +271,26 @@ def _exit_without_a_last_collection() -> None:
     atexit.register(gc.freeze)
 
 
+_KUBECONFIG_FOLDER = "k8s-course-kubectl-"
+"""Prefix of a kernel's kubeconfig folder in the temporary directory, followed by the kernel's pid."""
+
+
+def _remove_kubeconfigs_of_ended_kernels() -> None:
+    """Remove the kubeconfig folders of kernels that ended without their exit handlers (killed, or
+    ``os._exit``), so that they do not pile up in the temporary directory. Only this user's, and only
+    where the pid in the name no longer runs."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_KUBECONFIG_FOLDER}*-*"):
+        pid = folder.name.removeprefix(_KUBECONFIG_FOLDER).split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive under another user (PermissionError), or the folder just went
+            continue
+
+
 def _point_kubectl_at(namespace: str) -> None:
     """Make ``!kubectl`` in this kernel use the course cluster and the chapter's namespace.
 
@@ -282,7 +302,8 @@ def _point_kubectl_at(namespace: str) -> None:
     for context in config.get("contexts", []):
         if context["name"] == current:
             context["context"]["namespace"] = namespace
-    folder = Path(tempfile.mkdtemp(prefix="k8s-course-"))
+    _remove_kubeconfigs_of_ended_kernels()
+    folder = Path(tempfile.mkdtemp(prefix=f"{_KUBECONFIG_FOLDER}{os.getpid()}-"))
     atexit.register(shutil.rmtree, folder, True)
     path = folder / "kubeconfig"
     path.write_text(yaml.safe_dump(config))

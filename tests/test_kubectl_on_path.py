@@ -1,7 +1,12 @@
-"""Which kubectl the course hands a notebook: its own pinned one, or one on PATH that is named when too old."""
+"""Which kubectl the course hands a notebook: its own pinned one, or one on PATH that is named when too old;
+and the kubeconfig folders it writes for ``!kubectl``, which do not pile up."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,3 +38,23 @@ def test_a_kubectl_on_path_too_far_from_the_course_is_named(
         assert "python -m course toolchain" in warning
     else:
         assert warning == ""
+
+
+def test_the_kubeconfig_folder_of_a_kernel_that_was_killed_is_removed_by_the_next_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel ended by SIGKILL or ``os._exit`` skips the exit handler that removes its kubeconfig folder
+    (every test run left one in /tmp); the next kernel to connect removes it, and only it."""
+    from course import _session
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    of_an_ended_kernel = tmp_path / f"k8s-course-kubectl-{ended.stdout.strip()}-abc"
+    of_a_running_kernel = tmp_path / f"k8s-course-kubectl-{os.getpid()}-def"
+    not_a_kernels = tmp_path / "k8s-course-kubectl-notes"
+    for folder in (of_an_ended_kernel, of_a_running_kernel, not_a_kernels):
+        folder.mkdir()
+        (folder / "kubeconfig").write_text("apiVersion: v1\n")
+    _session._remove_kubeconfigs_of_ended_kernels()
+    assert not of_an_ended_kernel.exists()
+    assert of_a_running_kernel.exists() and not_a_kernels.exists()
