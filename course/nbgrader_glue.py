@@ -307,27 +307,13 @@ def autograde_all(
 
 def delete_graded_namespace(notebooks: list[str], **_: Any) -> None:
     """nbgrader's ``post_convert_hook``, called once a submission (``submitted/<student>/<chapter>/``) is
-    graded: delete the namespace it ran in (:func:`delete_namespace_now`). Its grades are in the gradebook by
-    then, and its Pods' requests no longer hold room on the nodes that the next submissions need."""
-    for student, chapter in {Path(notebook).parts[-3:-1] for notebook in notebooks}:
-        delete_namespace_now(sandbox_namespace(student, chapter))
+    graded: delete the namespace it ran in and its Pods at once (:func:`course._resetting.delete_pods_now`).
+    Its grades are in the gradebook by then, and its Pods' requests no longer hold room on the nodes that
+    the next submissions need. Errors are nbgrader's to log: it goes on with the next submission."""
+    from course._resetting import delete_namespaces, delete_pods_now  # the kubernetes client: only when grading
 
-
-def delete_namespace_now(namespace: str) -> None:
-    """Delete ``namespace`` and its Pods at once (no grace period), without waiting for them to go: a Pod
-    given 30 s to stop keeps its requests on its node until then."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    from course._client import api_client
-
-    core = client.CoreV1Api(api_client())
-    try:
-        core.delete_namespace(namespace)
-        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
-    except ApiException as error:
-        if error.status != 404:  # nbgrader logs what its hook raises, and goes on
-            raise
+    graded = {sandbox_namespace(*Path(notebook).parts[-3:-1]) for notebook in notebooks}
+    delete_pods_now(delete_namespaces(sorted(graded)))
 
 
 class GradingFailed(CourseError):

@@ -316,6 +316,8 @@ def _each_module_leaves_the_cluster_as_it_found_it(request: pytest.FixtureReques
     os.environ["K8S_COURSE_LEARNER"] = learner
     if not _FRESH_NAMESPACES:  # no cluster in this session (yet)
         return
-    from .namespaces import delete_namespaces, wait_until_gone
+    from course._resetting import delete_namespaces
+
+    from .namespaces import wait_until_gone
 
     wait_until_gone(delete_namespaces(sorted(_namespaces() - _FRESH_NAMESPACES)))

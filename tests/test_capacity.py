@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from course._chapters import chapter_ids
 from course._client import api_client
+from course._resetting import delete_pods_now
 from course._waiting import wait_for
 from course.classroom.grader import grade_class
 from course.classroom.roster import Student
@@ -30,7 +31,6 @@ from course.classroom.samples import exercises, solve, source_and_released, writ
 from course.classroom.sandboxes import ClassFit, create_sandboxes, delete_sandboxes, fit_class
 
 from .conftest import copy_of_course
-from .namespaces import delete_pods_now
 
 CHAPTER = "00-setup"
 

@@ -30,11 +30,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from kubernetes import client
 from nbclient import NotebookClient
 
+from course._client import api_client
 from course.classroom.samples import exercises, solve, source_and_released
 from course.cli import edition_dirs
-from course.nbgrader_glue import Grades, Submission, autograde_all, release
+from course.nbgrader_glue import Grades, Submission, autograde_all, release, sandbox_namespace
 
 from .background import Results, ahead, in_lanes, selected
 from .conftest import REPO, copy_of_course, generated_course
@@ -299,6 +301,11 @@ def expect_zero_with_every_visible_check_failing(grades: Grades) -> None:
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_solutions_earn_full_marks(chapter: str, nbgrader_grades: Graded) -> None:
     expect_full_marks(chapter, nbgrader_grades.result((chapter, "solution")))
+    try:  # deleted once graded (autograde_all(delete_namespaces=True)): gone, or still going
+        phase = client.CoreV1Api(api_client()).read_namespace(sandbox_namespace("solution", chapter)).status.phase
+    except client.ApiException as error:
+        phase = "gone" if error.status == 404 else str(error.status)
+    assert phase in ("gone", "Terminating"), f"the graded namespace is {phase}, expected deleted once graded"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

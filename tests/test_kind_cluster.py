@@ -24,8 +24,8 @@ from kubernetes import client
 from course import kind_outputs
 from course._client import api_client
 from course._naming import chapter_namespace
+from course._resetting import delete_namespaces, delete_pods_now
 from course.backends import Capabilities, capabilities_of
-from course.nbgrader_glue import delete_namespace_now
 from course.translations import write_translated_source
 
 from .background import Ahead, ahead, selected
@@ -197,7 +197,7 @@ def kind_recordings(kind_cluster: Path, tmp_path_factory: pytest.TempPathFactory
         finally:
             # The kind nodes offer the host's CPUs (2 each here): every chapter's Pods left until the module's
             # end kept the last recordings' Pods Pending (as the gradings' namespaces, deleted once graded).
-            delete_namespace_now(chapter_namespace(kind_outputs.RECORDER, chapter))
+            delete_pods_now(delete_namespaces([chapter_namespace(kind_outputs.RECORDER, chapter)]))
         return committed[chapter], kind_outputs.load_recordings(chapter)
 
     with pytest.MonkeyPatch.context() as patch:
