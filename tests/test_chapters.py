@@ -278,7 +278,21 @@ def _gradings_start_with_the_module(request: pytest.FixtureRequest) -> None:
 
 def expect_full_marks(chapter: str, grades: Grades) -> None:
     expected = graded_cells(nbformat.read(source_of(chapter), as_version=4))
-    assert grades.cells == expected
+    assert grades.cells == expected, f"errors in the graded notebook: {errors_in(grades.autograded)}"
+
+
+def errors_in(autograded: Path) -> dict[str, str]:
+    """What went wrong in ``autograded`` (a notebook as nbgrader executed it), cell by cell: each cell that
+    raised, by grade_id (or position), with its exception's name and message. A solution that loses points
+    usually lost them in a cell before the check that failed, so a failing test names them all."""
+    executed = nbformat.read(autograded, as_version=4)
+    found = {}
+    for position, cell in enumerate(executed.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {position}"
+                found[name] = f"{output.get('ename')}: {output.get('evalue', '')[:400]}"
+    return found
 
 
 def speaks_korean(autograded: Path) -> bool:

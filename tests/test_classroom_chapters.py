@@ -34,7 +34,7 @@ from course.classroom.sandboxes import delete_sandboxes
 from .background import Ahead, ahead, selected
 from .conftest import copy_of_course
 from .namespaces import wait_until_gone
-from .test_chapters import KOREAN, earns, released_of, source_of, speaks_korean
+from .test_chapters import KOREAN, earns, errors_in, released_of, source_of, speaks_korean
 
 SOLVED, UNTOUCHED = "all-solved", "untouched"
 LARGEST_CLASS_FIRST = sorted(
@@ -120,7 +120,7 @@ def class_runs(
 @pytest.mark.parametrize("chapter", LARGEST_CLASS_FIRST)
 def test_the_class_grader_gives_every_exercise_its_points_and_no_more(chapter: str, class_runs: Graded) -> None:
     run = class_runs.result(chapter)
-    expect_each_student_earns(chapter, run.earns, run.report)
+    expect_each_student_earns(chapter, run.earns, run.report, run.root)
 
 
 @pytest.mark.parametrize("chapter", LARGEST_CLASS_FIRST)
@@ -135,18 +135,24 @@ def test_the_class_grader_scores_the_same_work_the_same_in_either_edition(chapte
     assert speaks_korean(autograded), "the Korean student's check messages are not in Korean"
 
 
-def expect_each_student_earns(chapter: str, earns: dict[str, dict[str, float]], report: ClassReport) -> None:
-    """Every student graded; the solved one every point, the untouched one none, each one exactly ``earns``."""
+def expect_each_student_earns(
+    chapter: str, earns: dict[str, dict[str, float]], report: ClassReport, root: Path
+) -> None:
+    """Every student graded; the solved one every point, the untouched one none, each one exactly ``earns``.
+    A failure names the errors in the notebooks of the students who earned less (``root``: the course root)."""
     results = report.by_student()
     solved, untouched = results[_student(SOLVED, chapter)], results[_student(UNTOUCHED, chapter)]
     assert {r.status for r in results.values()} == {"graded"}, {s: r.detail for s, r in results.items()}
     lost = {cell: score for cell, score in _cells(solved.notebooks).items() if not score}
-    assert solved.score == solved.max_score > 0, f"cells without points: {lost}"
+    autograded = root / "autograded" / solved.student / chapter / f"{chapter}.ipynb"
+    assert solved.score == solved.max_score > 0, f"cells without points: {lost}; errors: {errors_in(autograded)}"
     assert untouched.score == 0
     earned = {student: results[student].score for student in earns}
     assert earned == {student: sum(cells.values()) for student, cells in earns.items()}, "partial credit"
     by_cell = {student: _cells(results[student].notebooks) for student in earns}
-    assert by_cell == earns, "each exercise solved earns its cells' points, each unsolved one none"
+    differ = {student: errors_in(root / "autograded" / student / chapter / f"{chapter}.ipynb")
+              for student in earns if by_cell[student] != earns[student]}  # fmt: skip
+    assert by_cell == earns, f"each exercise solved earns its cells' points, each unsolved one none; errors: {differ}"
 
 
 def _cells(notebooks: dict[str, Any]) -> dict[str, float]:

@@ -31,4 +31,4 @@ def test_the_class_grader_grades_a_small_class_on_kind(
         report = grade_class(CHAPTER, root, workers=len(earns), feedback=False, export=False)
     finally:
         wait_until_gone(delete_sandboxes(students_from(list(earns)), [CHAPTER]), timeout=180)
-    expect_each_student_earns(CHAPTER, earns, report)
+    expect_each_student_earns(CHAPTER, earns, report, root)

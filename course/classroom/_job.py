@@ -4,7 +4,7 @@ The coordinator (:mod:`course.classroom.grader`) writes ``spec.json`` into the j
 the zygote to fork a job; the job writes ``result.json`` and exits. In between, in this order:
 
 1. fork the kernel-to-be (:class:`~course.classroom._kernels.PreforkedKernel`) while the process
-   still holds nothing secret;
+   still holds nothing secret, both at a lower CPU priority than the cluster (:mod:`course._priority`);
 2. reset the student's namespace to the chapter's starting state, *with the student's identity*
    (only what the student could create is deleted; the quota, limits and RoleBindings stay);
 3. run nbgrader's ``Autograde`` for this student only, on a private copy of the gradebook (SQLite
@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course._priority import yield_to_the_cluster
 from course.classroom._kernels import KernelPlan, PreforkedKernel, install_plan
 
 
@@ -103,6 +104,7 @@ class JobResult:
 def run_job(spec_path: Path) -> int:
     """Grade one submission as described in the module docstring; never raises."""
     spec = JobSpec.load(spec_path)
+    yield_to_the_cluster()  # before forking: the kernels inherit it
     kernels = [PreforkedKernel.fork() for _ in range(max(spec.notebooks, 1))]
     _record_pids(spec, [kernel.pid for kernel in kernels])
     started = time.monotonic()
