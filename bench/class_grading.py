@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,7 @@ def sim_cluster() -> Iterator[None]:
     finally:
         if own_cluster:
             SimBackend().down()
+            shutil.rmtree(os.environ["K8S_COURSE_STATE"], ignore_errors=True)  # `down` keeps its config
 
 
 def main() -> None:

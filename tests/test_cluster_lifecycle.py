@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from course.backends import discovery_cache_name
 from course.backends.engine import find_engine
 
 from .conftest import REPO, outside_xdist
@@ -37,6 +40,16 @@ def run_course(state: Path, *args: str, check: bool = True) -> subprocess.Comple
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def discovery_cache_of(state: Path) -> Path:
+    """Use the cluster of ``state`` through the course's DynamicClient, which caches the API discovery in the
+    temp folder, and return where that cache is by :func:`course.backends.discovery_cache_name`."""
+    use = "from course._client import dynamic_client; dynamic_client().resources.get(kind='Pod')"
+    env = {**os.environ, "K8S_COURSE_STATE": str(state)}
+    subprocess.run([sys.executable, "-c", use], env=env, check=True, capture_output=True, timeout=120)
+    server = yaml.safe_load((state / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+    return Path(tempfile.gettempdir()) / discovery_cache_name(server)
 
 
 @pytest.fixture()
@@ -56,9 +69,12 @@ def test_up_twice_is_a_no_op_and_down_leaves_nothing_running(state: Path) -> Non
     assert "already running; nothing to do" in second.stderr
     assert "Starting the control plane" not in second.stderr
     assert processes_under(state)
+    discovery = discovery_cache_of(state)
+    assert discovery.is_file(), "the DynamicClient cached the API discovery somewhere else"
     down = run_course(state, "cluster", "down")
     assert "✓ Deleting the course cluster" in down.stderr
     assert wait_until_gone(state) == []
+    assert not discovery.exists(), "down left the cluster's discovery cache in the temp folder"
     assert "No course cluster is running" in run_course(state, "cluster", "status").stderr
 
 

@@ -20,6 +20,7 @@ from course.backends._interface import (
     Status,
     recorded_capabilities,
 )
+from course.backends._nodes_and_configs import discovery_cache_name
 from course.backends.engine import find_engine
 from course.backends.kind import KIND, KIND_CALICO, KindBackend
 from course.backends.sim import SimBackend
@@ -34,6 +35,7 @@ __all__ = [
     "all_backends",
     "capabilities_of",
     "choose_backend",
+    "discovery_cache_name",
     "get_backend",
     "simulated",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -35,3 +38,22 @@ def write_course_kubeconfig(config: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     path.chmod(0o600)
+
+
+def discovery_cache_name(server: str) -> str:
+    """The file the ``kubernetes`` package's ``DynamicClient`` caches API discovery in, in the temp folder,
+    for the API server at ``server`` (a kubeconfig's ``server``): ``osrcp-<md5 of the URL>.json``."""
+    return f"osrcp-{hashlib.md5(server.rstrip('/').encode(), usedforsecurity=False).hexdigest()}.json"
+
+
+def remove_course_kubeconfig() -> None:
+    """Remove the course kubeconfig when its cluster is gone, and the discovery cache of that cluster's API
+    server: a new cluster listens on another port, so the old cache would stay in the temp folder for good
+    (one file per cluster ever started, dozens per test run)."""
+    path = kubeconfig_path()
+    try:
+        server = yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"]
+        (Path(tempfile.gettempdir()) / discovery_cache_name(server)).unlink(missing_ok=True)
+    except (OSError, yaml.YAMLError, LookupError, TypeError, AttributeError):
+        pass  # no kubeconfig, not ours, or a cache another user owns: nothing of ours to remove
+    path.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ from course.backends._interface import (
     Status,
     recorded_capabilities,
 )
-from course.backends._nodes_and_configs import describe_node, write_course_kubeconfig
+from course.backends._nodes_and_configs import describe_node, remove_course_kubeconfig, write_course_kubeconfig
 from course.backends.engine import Container, Engine, EngineError, EngineProbe, find_engine
 
 KIND = Capabilities(containers=True, network_policy=True, load_balancer=True, ingress=True)
@@ -212,7 +212,7 @@ class KindBackend:
             result = engine.run("rm", "--force", "--volumes", *names, timeout=180)
             if result.returncode != 0:
                 raise StepFailed(f"{engine.name} rm {' '.join(names)} failed: {result.stderr.strip()[-1000:]}")
-        kubeconfig_path().unlink(missing_ok=True)
+        remove_course_kubeconfig()
 
     # -- steps --------------------------------------------------------------------------------
     def _reuse(self, engine: Engine) -> Status:

@@ -34,7 +34,12 @@ from course._paths import CLUSTER_NAME, kubeconfig_path, setup_dir, state_dir
 from course._pins import load_pins
 from course._toolchain import ensure_binaries, load_toolchain
 from course.backends._interface import Capabilities, Status
-from course.backends._nodes_and_configs import describe_node, node_ready, write_course_kubeconfig
+from course.backends._nodes_and_configs import (
+    describe_node,
+    node_ready,
+    remove_course_kubeconfig,
+    write_course_kubeconfig,
+)
 
 KWOKCTL_SCHEMA = {
     "apiVersion": OneOf("config.kwok.x-k8s.io/v1alpha1"),
@@ -169,7 +174,7 @@ class SimBackend:
         # kwokctl stops what it started; pid files left by a crash or a killed kwokctl are ours to end.
         _stop_pids(self.cluster_dir / "pids")
         shutil.rmtree(self.workdir, ignore_errors=True)
-        kubeconfig_path().unlink(missing_ok=True)
+        remove_course_kubeconfig()
 
     # -- helpers ------------------------------------------------------------------------------
     def _write_config(self, bin_dir: Path, config: dict[str, Any]) -> Path:

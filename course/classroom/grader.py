@@ -21,7 +21,6 @@ kernel), and waits on the cluster (overlapped across ``workers`` jobs).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import select
@@ -45,6 +44,7 @@ from course._errors import CourseError
 from course._naming import chapter_namespace, invalid_reason
 from course._paths import cache_dir
 from course._toolchain import load_toolchain
+from course.backends import discovery_cache_name
 from course.classroom._gradebook import db_path, known_notebooks, merge, open_gradebook, snapshot, write_report
 from course.classroom._jail import missing_features, system_read_paths
 from course.classroom._job import JobResult, JobSpec
@@ -249,7 +249,7 @@ class ClassGrader:
         from course._session import _kubectl_binary
 
         api = api_client()
-        self.discovery_name = f"osrcp-{hashlib.md5(api.configuration.host.encode()).hexdigest()}.json"
+        self.discovery_name = discovery_cache_name(api.configuration.host)
         discovery = DynamicClient(api, cache_file=str(self.run_dir / self.discovery_name))  # type: ignore[no-untyped-call]
         list(discovery.resources)  # iterating fetches every group version and writes the cache
         home = self.run_dir / "kubectl-home"
